@@ -1,0 +1,137 @@
+/**
+ * The request flow, in order. Each stage is a fastify plugin that names the one before it
+ * as a dependency, so registering them out of order fails at boot:
+ *
+ *   intake        (proxy)         host → app (404), path normalized (400), client address
+ *   authn         (authn)         session cookie → identity; store down → undecidable
+ *   device-trust  (device-trust)  device identity → trust level
+ *   authz         (authz)         rules → allow | 302/401 | 403 | 503
+ *   sign-in       (authn)         /.moatless/* endpoints: sign_in, callback, handoff, sign_out
+ *   forward       (proxy)         assertion + upstream headers → @fastify/http-proxy
+ *   decision-log  (proxy)         one log line per request
+ */
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { compileRuleSet, type RuleSet } from './authz/index.js'
+import { authorizeStage } from './authz/plugin.js'
+import { Idp } from './authn/oidc.js'
+import { signInRoutes } from './authn/routes.js'
+import { Sealer } from './authn/seal.js'
+import { sessionStage } from './authn/session-stage.js'
+import { Sessions } from './authn/sessions.js'
+import type { Config } from './config/schema.js'
+import { StateHolder, type RuntimeState } from './context.js'
+import { deviceStage } from './device-trust/stage.js'
+import { MoatlessError } from './errors.js'
+import { Metrics } from './metrics.js'
+import { sendJson } from './pages.js'
+import { AssertionSigner } from './proxy/assertion.js'
+import { decisionLog } from './proxy/decision-log.js'
+import { forward } from './proxy/forward.js'
+import { intake, trustedProxyList } from './proxy/intake.js'
+import type { Store } from './store/index.js'
+
+export interface BuildOptions {
+  config: Config
+  store: Store
+  logger: Logger
+}
+
+export interface Moatless {
+  app: FastifyInstance
+  state: StateHolder
+  store: Store
+  idp: Idp
+  sessions: Sessions
+  signer: AssertionSigner
+  metrics: Metrics
+  /** Replaces the rule set atomically (already compiled, off the request path). */
+  swapRuleSet (ruleset: RuleSet): void
+}
+
+export function runtimeState (config: Config, ruleset: RuleSet): RuntimeState {
+  return Object.freeze({ config, ruleset, appOrigins: new Set(ruleset.apps.map((a) => a.origin)) })
+}
+
+export function compileOrThrow (config: Config): RuleSet {
+  const r = compileRuleSet(config.apps, config.device_trust.levels.map((l) => l.name))
+  if (!r.ok) throw new MoatlessError('MOATLESS_ERR_CONFIG', r.errors.map((e) => `${e.path.join('.')}: ${e.message}`).join('\n'))
+  return r.ruleset
+}
+
+export async function build (opts: BuildOptions): Promise<Moatless> {
+  const { config, store, logger } = opts
+  const state = new StateHolder(runtimeState(config, compileOrThrow(config)))
+  const metrics = new Metrics()
+  const cookieSealer = new Sealer(config.session.secret, 'cookie')
+  const tokenSealer = new Sealer(config.session.secret, 'tokens')
+  const sessions = new Sessions(store, {
+    lifetimeMs: config.session.lifetime,
+    idleMs: config.session.idle_timeout,
+    outageGraceMs: config.store?.store_outage_grace ?? 0
+  })
+  const idp = new Idp(config.idp, config.authenticate.url, logger)
+  idp.start()
+  const signer = await AssertionSigner.load({ file: config.signing_key, store, issuer: config.authenticate.url })
+  const authHost = new URL(config.authenticate.url).host
+  const tls = config.listen.tls
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { caseSensitive: true, ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+    ...(tls === undefined
+      ? {}
+      : {
+          https: {
+            cert: readFileSync(tls.cert),
+            key: readFileSync(tls.key),
+            ...(tls.client_ca === undefined ? {} : { ca: readFileSync(tls.client_ca), requestCert: true, rejectUnauthorized: false })
+          }
+        })
+  })
+
+  // Never a stack trace, never internals: a status and an error code.
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    if (status >= 500) req.log.error({ request_id: req.id, err: { code: err.code, message: err.message } }, 'request failed')
+    if (req.moatless !== null && req.moatless !== undefined && req.moatless.decision === null) {
+      req.moatless.decision = { decision: 'deny', rule: status === 400 ? 'bad-request' : 'error', reasons: [] }
+    }
+    return sendJson(reply, status, { error: status === 400 ? 'bad_request' : status >= 500 ? 'internal_error' : 'error', request_id: req.id })
+  })
+
+  await app.register(intake, {
+    state,
+    authHost,
+    listenerProto: tls === undefined ? 'http' : 'https',
+    trustedProxies: trustedProxyList(config.trusted_proxies)
+  })
+  await app.register(sessionStage, { sessions, cookieSealer })
+  await app.register(deviceStage)
+  await app.register(authorizeStage, { authenticateUrl: config.authenticate.url, metrics })
+  await app.register(signInRoutes, { state, store, sessions, idp, cookieSealer, tokenSealer, log: logger })
+  app.get('/.well-known/moatless/jwks.json', { config: { moatless: { internal: 'any' } } }, async (_req, reply) => {
+    return sendJson(reply.header('cache-control', 'public, max-age=300'), 200, signer.jwks())
+  })
+  await app.register(forward, { signer, metrics, log: logger })
+  await app.register(decisionLog, { log: logger, metrics })
+
+  return {
+    app,
+    state,
+    store,
+    idp,
+    sessions,
+    signer,
+    metrics,
+    swapRuleSet (ruleset: RuleSet) { state.swap(runtimeState(state.current.config, ruleset)) }
+  }
+}

@@ -1,0 +1,8 @@
+/** authz: the pure evaluator. Compile a RuleSet once per config, evaluate per request. */
+export { compileRuleSet } from './compile.js'
+export type { CompiledApp, CompiledRule, CompileError, CompileResult, RuleSet } from './compile.js'
+export { evaluate, explain } from './evaluate.js'
+export type { DecisionInput, RuleExplanation } from './evaluate.js'
+export { compileGlob } from './glob.js'
+export type { Glob } from './glob.js'
+export type { Criterion, Unmet } from './types.js'

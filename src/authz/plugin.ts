@@ -1,0 +1,70 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Metrics } from '../metrics.js'
+import { escapeHtml, list, requestMeta, sendJson, sendPage } from '../pages.js'
+import { evaluate } from './evaluate.js'
+
+export interface AuthorizeOptions {
+  /** authenticate.url, for the sign-in redirect. */
+  authenticateUrl: string
+  metrics: Metrics
+}
+
+/**
+ * Stage 4: may this request pass? Evaluates the app's compiled rules on the normalized
+ * request and answers everything that is not an allow: 302/401 without identity, 403 with
+ * the failed requirements, 503 when the decision cannot be made (never fail open).
+ */
+export const authorizeStage = fp(async function authorizeStage (fastify: FastifyInstance, opts: AuthorizeOptions) {
+  const signIn = `${opts.authenticateUrl}/.moatless/sign_in?rd=`
+
+  fastify.addHook('onRequest', async (req, reply) => {
+    const ctx = req.moatless
+    const app = ctx.app
+    if (ctx.site !== 'app' || app === null || req.routeOptions.config.moatless !== undefined) return
+    if (ctx.unavailable) {
+      ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the session store cannot be reached'] }
+      return unavailable(req, reply)
+    }
+    const d = evaluate(app, { identity: ctx.identity, device: ctx.device, method: req.raw.method ?? 'GET', path: ctx.path, sourceIp: ctx.clientIp })
+    ctx.decision = d
+    opts.metrics.decisionSeconds.observe({ decision: d.decision }, (performance.now() - ctx.startedAt) / 1000)
+    if (d.decision === 'allow') {
+      if (ctx.websocket && !app.config.websockets) {
+        ctx.decision = { decision: 'deny', rule: 'websockets-disabled', reasons: ['websockets are not enabled for this app'] }
+        return forbidden(req, reply)
+      }
+      return
+    }
+    if (d.decision === 'unauthenticated') {
+      if (ctx.wantsHtml) {
+        return reply.code(302).headers({ location: signIn + encodeURIComponent(app.origin + ctx.path + ctx.search), 'cache-control': 'no-store' }).send()
+      }
+      return sendJson(reply.header('www-authenticate', 'Bearer'), 401, { error: 'unauthenticated', request_id: req.id })
+    }
+    return forbidden(req, reply)
+  })
+}, { name: 'moatless-authz', fastify: '5.x', dependencies: ['moatless-device-trust'] })
+
+function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const ctx = req.moatless
+  const d = ctx.decision
+  const rule = d?.rule ?? 'default-deny'
+  if (!ctx.wantsHtml) return sendJson(reply, 403, { error: 'forbidden', rule, request_id: req.id })
+  const who = ctx.identity?.email ?? ctx.identity?.sub ?? 'unknown user'
+  const reasons = d?.reasons ?? []
+  const body = `<p>You are signed in as <b>${escapeHtml(who)}</b>, but <b>${escapeHtml(ctx.app?.name ?? '')}</b> does not let this request through.</p>` +
+    `<p>Decided by rule <code>${escapeHtml(rule)}</code>.${reasons.length > 0 ? ' What is missing:' : ''}</p>` +
+    (reasons.length > 0 ? list(reasons) : '') +
+    `<p>Device: ${escapeHtml(ctx.device.id ?? 'not identified')} (trust level <code>${escapeHtml(ctx.device.trust)}</code>).</p>` +
+    '<p><a class="button" href="/.moatless/sign_out">Sign out</a></p>' + requestMeta(req.id)
+  return sendPage(reply, 403, 'Access denied', body)
+}
+
+function unavailable (req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('retry-after', '5')
+  if (req.moatless.wantsHtml) {
+    return sendPage(reply, 503, 'Temporarily unavailable', '<p>Moatless cannot verify your session right now, so it refuses the request rather than guess. Try again in a few seconds.</p>' + requestMeta(req.id))
+  }
+  return sendJson(reply, 503, { error: 'unavailable', request_id: req.id })
+}

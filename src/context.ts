@@ -1,0 +1,96 @@
+/**
+ * The one place where the stages meet. proxy, authn, device-trust and authz never import
+ * each other: each reads and writes these typed request decorations.
+ */
+
+/** Who the request is from, after authn. Same shape for cookie sessions and bearer tokens. */
+export interface Identity {
+  sub: string
+  email?: string
+  email_verified?: boolean
+  groups: string[]
+  /** All ID-token (or access-token) claims, for `claims:` criteria. */
+  claims: Record<string, unknown>
+  /** 'session' (cookie) or 'bearer' (Authorization header). */
+  via: 'session' | 'bearer'
+  /** Server-side session id when via = session. */
+  session_id?: string
+  /** Session creation time (ms since epoch) when via = session. */
+  session_created_at?: number
+}
+
+/** The device behind the request, after device-trust. `trust` is 'none' or a configured level name. */
+export interface DeviceContext {
+  id: string | null
+  trust: string
+  /** 0 for 'none', 1 for the first configured level, ... */
+  trustRank: number
+  /** Plain-language reasons why the device is not at a higher level (for deny pages). */
+  reasons: string[]
+}
+
+export const NO_DEVICE: DeviceContext = Object.freeze({ id: null, trust: 'none', trustRank: 0, reasons: [] as string[] }) as DeviceContext
+
+/** Outcome of authz.evaluate. */
+export interface Decision {
+  decision: 'allow' | 'deny' | 'unauthenticated'
+  /** The deciding rule's name, 'public-path', 'default-deny' or 'authentication-required'. */
+  rule: string
+  /** kebab-case reason codes and plain-language details, e.g. 'group-mismatch: needs one of engineering'. */
+  reasons: string[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime state and the per-request context.
+
+import type { Config } from './config/schema.js'
+import type { CompiledApp, RuleSet } from './authz/index.js'
+
+/** Immutable runtime state built from config; swapped as a whole when the rule set changes. */
+export interface RuntimeState {
+  readonly config: Config
+  readonly ruleset: RuleSet
+  /** Origins `rd` may point to (every app's origin). */
+  readonly appOrigins: ReadonlySet<string>
+}
+
+export class StateHolder {
+  constructor (public current: RuntimeState) {}
+  swap (next: RuntimeState): void { this.current = next }
+}
+
+export interface RequestContext {
+  id: string
+  startedAt: number
+  /** 'auth' = the authenticate origin; 'app' = an app's origin. */
+  site: 'app' | 'auth'
+  app: CompiledApp | null
+  /** Normalized path, exactly what is decided on and forwarded. */
+  path: string
+  /** Query string, verbatim, '' or '?...'. */
+  search: string
+  host: string
+  clientIp: string
+  /** Scheme the client used, as far as we can tell (listener, or a trusted proxy's X-Forwarded-Proto). */
+  proto: 'http' | 'https'
+  /** X-Forwarded-For value to send upstream. */
+  forwardedFor: string
+  /** GET/HEAD that accepts text/html: gets redirects and HTML pages instead of JSON. */
+  wantsHtml: boolean
+  identity: Identity | null
+  device: DeviceContext
+  decision: Decision | null
+  /** When the decision could not be made (store or IdP down). */
+  unavailable: boolean
+  websocket: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    moatless: RequestContext
+  }
+  interface FastifyContextConfig {
+    /** Set on Moatless's own endpoints: where they are served ('auth', 'app' or 'any' origin). */
+    moatless?: { internal: 'auth' | 'app' | 'any' }
+  }
+}

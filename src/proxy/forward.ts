@@ -1,0 +1,96 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import httpProxy from '@fastify/http-proxy'
+import type { Logger } from 'pino'
+import type { CompiledApp } from '../authz/index.js'
+import type { Metrics } from '../metrics.js'
+import { sendJson, sendPage, requestMeta } from '../pages.js'
+import type { AssertionSigner } from './assertion.js'
+import { logDecision } from './decision-log.js'
+import { upstreamHeaders } from './headers.js'
+
+export interface ForwardOptions { signer: AssertionSigner; metrics: Metrics; log: Logger }
+
+const ASSERTION = Symbol('moatless.assertion')
+const FORWARDED_AT = Symbol('moatless.forwardedAt')
+type WithAssertion = FastifyRequest & { [ASSERTION]?: string | null; [FORWARDED_AT]?: number }
+
+const upstreamHosts = new WeakMap<CompiledApp, string>()
+function upstreamHost (app: CompiledApp): string {
+  let h = upstreamHosts.get(app)
+  if (h === undefined) { h = new URL(app.to).host; upstreamHosts.set(app, h) }
+  return h
+}
+
+/**
+ * Stage 5: forward what was allowed. One @fastify/http-proxy for every app (the upstream is
+ * picked per request, so a new rule set needs no new routes), undici keep-alive pools per
+ * upstream, the app's timeout (504), 502 for an unreachable upstream, websockets proxied
+ * after the same decision as any request.
+ */
+export const forward = fp(async function forward (fastify: FastifyInstance, opts: ForwardOptions) {
+  // Sign the assertion after the decision (hooks run in registration order) and before the
+  // synchronous header rewrite. Anonymous requests to public paths get none.
+  fastify.addHook('onRequest', async (req) => {
+    const ctx = req.moatless
+    const app = ctx.app
+    if (app === null || ctx.decision?.decision !== 'allow' || req.routeOptions.config.moatless !== undefined) return
+    const id = ctx.identity
+    ;(req as WithAssertion)[ASSERTION] = id === null
+      ? null
+      : await opts.signer.sign({ aud: app.from, sub: id.sub, email: id.email, groups: id.groups, device_id: ctx.device.id, device_trust: ctx.device.trust })
+  })
+
+  const headersFor = (req: FastifyRequest, headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> => {
+    const ctx = req.moatless
+    return upstreamHeaders(headers, ctx, upstreamHost(ctx.app as CompiledApp), { assertion: (req as WithAssertion)[ASSERTION] ?? null })
+  }
+
+  await fastify.register(httpProxy, {
+    upstream: '',
+    websocket: true,
+    disableRequestLogging: true,
+    replyOptions: {
+      // Never replay a request on our own: the upstream's 503 is the client's to see.
+      retryDelay: () => null,
+      getUpstream: (req: FastifyRequest) => (req.moatless.app as CompiledApp).to,
+      rewriteRequestHeaders: (req: FastifyRequest, headers: Record<string, string | string[] | undefined>) => headersFor(req, headers),
+      onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; cause?: unknown } }) => upstreamError(reply, error),
+      onResponse: (req: FastifyRequest, reply: FastifyReply, res: { stream: NodeJS.ReadableStream } | NodeJS.ReadableStream) => {
+        const app = req.moatless.app
+        const at = (req as WithAssertion)[FORWARDED_AT]
+        if (app !== null && at !== undefined) opts.metrics.upstreamSeconds.observe({ app: app.name }, (performance.now() - at) / 1000)
+        reply.send('stream' in res ? res.stream : res)
+      }
+    },
+    wsClientOptions: {
+      rewriteRequestHeaders: (_headers: Record<string, string>, req: FastifyRequest) => {
+        logDecision(req, 101, opts.log, opts.metrics)
+        const h = headersFor(req, { ...req.headers })
+        // The ws client sets its own handshake headers.
+        for (const n of ['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'host', 'content-length', 'transfer-encoding']) delete h[n]
+        return h
+      }
+    },
+    handler: (req: FastifyRequest, reply: FastifyReply, dest: string, options: Record<string, unknown>) => {
+      options.timeout = (req.moatless.app as CompiledApp).config.timeout
+      ;(req as WithAssertion)[FORWARDED_AT] = performance.now()
+      return reply.from(dest, options)
+    }
+  } as unknown as Parameters<typeof httpProxy>[1])
+}, { name: 'moatless-forward', fastify: '5.x', dependencies: ['moatless-authz'] })
+
+function upstreamError (reply: FastifyReply, error: Error & { code?: string; cause?: unknown }): void {
+  const cause = error.cause as { code?: string } | undefined
+  const timeout = error.code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || error.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    cause?.code === 'UND_ERR_HEADERS_TIMEOUT' || cause?.code === 'UND_ERR_BODY_TIMEOUT'
+  const status = timeout ? 504 : 502
+  const req = reply.request
+  req.moatless.decision = req.moatless.decision ?? null
+  if (req.moatless.wantsHtml) {
+    sendPage(reply, status, timeout ? 'The app did not answer in time' : 'The app cannot be reached',
+      `<p>Moatless let your request through, but <b>${req.moatless.app?.name ?? ''}</b> ${timeout ? 'did not answer in time' : 'could not be reached'}.</p>` + requestMeta(req.id))
+    return
+  }
+  sendJson(reply, status, { error: timeout ? 'upstream_timeout' : 'upstream_unreachable', request_id: req.id })
+}

@@ -1,0 +1,42 @@
+import type { Logger } from 'pino'
+import { buildAdmin } from './admin.js'
+import { build, type Moatless } from './app.js'
+import type { Config } from './config/schema.js'
+import { openStore } from './store/index.js'
+
+export interface RunningServer {
+  moatless: Moatless
+  url: string
+  adminUrl: string
+  close (): Promise<void>
+}
+
+/** Opens the store, builds the proxy and the admin listener, and listens on both. */
+export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
+  const store = await openStore(config)
+  if (store.kind === 'memory') {
+    logger.warn('store: in-memory (no `store.redis` configured): sessions live in this process only; run exactly one replica')
+  } else if (!store.healthy) {
+    logger.warn('store: Redis is not reachable yet; requests get 503 until it is')
+  }
+  const moatless = await build({ config, store, logger })
+  const admin = buildAdmin(moatless)
+  const url = await moatless.app.listen({ host: config.listen.address, port: config.listen.port })
+  const adminUrl = await admin.listen({ host: config.admin.address, port: config.admin.port })
+  logger.info({ url, admin: adminUrl, apps: moatless.state.current.ruleset.apps.map((a) => a.name) }, 'moatless listening')
+  let closing: Promise<void> | null = null
+  return {
+    moatless,
+    url,
+    adminUrl,
+    close () {
+      closing ??= (async () => {
+        await moatless.app.close()
+        await admin.close()
+        moatless.idp.close()
+        await store.close()
+      })()
+      return closing
+    }
+  }
+}

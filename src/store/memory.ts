@@ -1,0 +1,116 @@
+import { EventEmitter } from 'node:events'
+import type { Clock, SessionRecord, Store, StoreEvent } from './store.js'
+import { systemClock } from './store.js'
+
+interface Entry { value: string; expiresAt: number }
+
+/**
+ * In-process store: one replica only (sessions vanish with the process). The default when
+ * `store:` is absent; serve logs a warning about it.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const
+  readonly healthy = true
+  private readonly sessions = new Map<string, { s: SessionRecord; expiresAt: number }>()
+  private readonly values = new Map<string, Entry>()
+  private readonly kv = new Map<string, string>()
+  private readonly events = new EventEmitter()
+  private sweeper: NodeJS.Timeout
+
+  constructor (private readonly clock: Clock = systemClock) {
+    this.events.setMaxListeners(0)
+    this.sweeper = setInterval(() => this.sweep(), 60_000)
+    this.sweeper.unref()
+  }
+
+  lastHealthyAt (): number { return this.clock.now() }
+
+  private sweep (): void {
+    const now = this.clock.now()
+    for (const [k, v] of this.sessions) if (v.expiresAt <= now) this.sessions.delete(k)
+    for (const [k, v] of this.values) if (v.expiresAt <= now) this.values.delete(k)
+  }
+
+  async putSession (session: SessionRecord, idleMs: number): Promise<void> {
+    this.sessions.set(session.id, { s: structuredClone(session), expiresAt: Math.min(session.expires_at, session.last_seen + idleMs) })
+  }
+
+  async getSession (id: string): Promise<SessionRecord | null> {
+    const e = this.sessions.get(id)
+    if (e === undefined) return null
+    if (e.expiresAt <= this.clock.now()) { this.sessions.delete(id); return null }
+    return structuredClone(e.s)
+  }
+
+  async touchSession (id: string, lastSeen: number, idleMs: number): Promise<void> {
+    const e = this.sessions.get(id)
+    if (e === undefined) return
+    e.s.last_seen = lastSeen
+    e.expiresAt = Math.min(e.s.expires_at, lastSeen + idleMs)
+  }
+
+  async deleteSession (id: string): Promise<boolean> {
+    return this.sessions.delete(id)
+  }
+
+  async listSessions (filter?: { user?: string }): Promise<SessionRecord[]> {
+    const now = this.clock.now()
+    const out: SessionRecord[] = []
+    for (const e of this.sessions.values()) {
+      if (e.expiresAt <= now) continue
+      if (filter?.user !== undefined && !matchesUser(e.s, filter.user)) continue
+      out.push(structuredClone(e.s))
+    }
+    return out.sort((a, b) => a.created_at - b.created_at)
+  }
+
+  async deleteUserSessions (user: string): Promise<string[]> {
+    const ids: string[] = []
+    for (const [id, e] of this.sessions) {
+      if (matchesUser(e.s, user)) { this.sessions.delete(id); ids.push(id) }
+    }
+    return ids
+  }
+
+  async putOnce (kind: string, id: string, value: string, ttlMs: number): Promise<void> {
+    this.values.set(`${kind}:${id}`, { value, expiresAt: this.clock.now() + ttlMs })
+  }
+
+  async takeOnce (kind: string, id: string): Promise<string | null> {
+    const key = `${kind}:${id}`
+    const e = this.values.get(key)
+    if (e === undefined) return null
+    this.values.delete(key)
+    return e.expiresAt > this.clock.now() ? e.value : null
+  }
+
+  async setIfAbsent (key: string, value: string): Promise<string> {
+    const existing = this.kv.get(key)
+    if (existing !== undefined) return existing
+    this.kv.set(key, value)
+    return value
+  }
+
+  async get (key: string): Promise<string | null> {
+    return this.kv.get(key) ?? null
+  }
+
+  async publish (event: StoreEvent): Promise<void> {
+    // Asynchronous like Redis pub/sub, so callers never depend on synchronous delivery.
+    setImmediate(() => this.events.emit('event', event))
+  }
+
+  onEvent (listener: (event: StoreEvent) => void): void { this.events.on('event', listener) }
+  onRecover (_listener: () => void): void { /* never down */ }
+
+  async ping (): Promise<boolean> { return true }
+
+  async close (): Promise<void> {
+    clearInterval(this.sweeper)
+    this.events.removeAllListeners()
+  }
+}
+
+export function matchesUser (s: SessionRecord, user: string): boolean {
+  return s.sub === user || (s.email !== undefined && s.email.toLowerCase() === user.toLowerCase())
+}

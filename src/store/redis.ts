@@ -1,0 +1,221 @@
+import { Redis, Cluster, type RedisOptions } from 'ioredis'
+import type { StoreConfig } from '../config/schema.js'
+import type { SessionRecord, Store, StoreEvent } from './store.js'
+import { sessionTtl } from './store.js'
+import { matchesUser } from './memory.js'
+
+type Client = Redis | Cluster
+
+/**
+ * Redis store shared by every replica. Commands fail fast while Redis is unreachable
+ * (no offline queue, short command timeout) so that the proxy answers 503 quickly instead
+ * of hanging; ioredis reconnects by itself and `onRecover` listeners then drop their caches.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const
+  private client: Client
+  private subscriber: Client
+  private readonly prefix: string
+  private readonly channel: string
+  private isHealthy = false
+  private healthyAt = 0
+  private everReady = false
+  private readonly eventListeners: ((e: StoreEvent) => void)[] = []
+  private readonly recoverListeners: (() => void)[] = []
+  private closed = false
+
+  constructor (cfg: StoreConfig) {
+    this.prefix = cfg.key_prefix
+    this.channel = `${cfg.key_prefix}events`
+    const common: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 2000,
+      connectTimeout: 2000,
+      retryStrategy: (times: number) => Math.min(50 * times, 500),
+      lazyConnect: true
+    }
+    this.client = createClient(cfg.redis, common)
+    // The subscriber keeps an offline queue so that its SUBSCRIBE is replayed on reconnect.
+    this.subscriber = createClient(cfg.redis, { ...common, enableOfflineQueue: true, autoResubscribe: true })
+    this.client.on('ready', () => {
+      const wasDown = this.everReady && !this.isHealthy
+      this.isHealthy = true
+      this.healthyAt = Date.now()
+      this.everReady = true
+      if (wasDown) for (const l of this.recoverListeners) l()
+    })
+    const down = (): void => {
+      if (this.isHealthy) this.healthyAt = Date.now()
+      this.isHealthy = false
+    }
+    this.client.on('close', down)
+    this.client.on('end', down)
+    this.client.on('error', () => { /* reported through `healthy`; ioredis reconnects */ })
+    this.subscriber.on('error', () => {})
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.channel) return
+      let event: StoreEvent
+      try { event = JSON.parse(message) as StoreEvent } catch { return }
+      for (const l of this.eventListeners) l(event)
+    })
+  }
+
+  /** Connects both clients; resolves false (and keeps retrying in the background) if Redis is not up within timeoutMs. */
+  async connect (timeoutMs = 3000): Promise<boolean> {
+    this.subscriber.connect().catch(() => {})
+    void this.subscriber.subscribe(this.channel).catch(() => {})
+    const ready = new Promise<boolean>((resolve) => {
+      if (this.isHealthy) { resolve(true); return }
+      this.client.once('ready', () => resolve(true))
+      setTimeout(() => resolve(this.isHealthy), timeoutMs).unref()
+    })
+    this.client.connect().catch(() => {})
+    return await ready
+  }
+
+  get healthy (): boolean { return this.isHealthy }
+  lastHealthyAt (): number { return this.isHealthy ? Date.now() : this.healthyAt }
+
+  private k (...parts: string[]): string { return this.prefix + parts.join(':') }
+
+  async putSession (s: SessionRecord, idleMs: number): Promise<void> {
+    const ttl = sessionTtl(s, s.last_seen, idleMs)
+    const life = Math.max(1, s.expires_at - Date.now())
+    const p = this.client.pipeline()
+    p.set(this.k('session', s.id), JSON.stringify(s), 'PX', ttl)
+    for (const u of userKeys(s)) {
+      p.sadd(this.k('user', u), s.id)
+      p.pexpire(this.k('user', u), life, 'GT')
+      p.pexpire(this.k('user', u), life, 'NX')
+    }
+    await execOrThrow(p)
+  }
+
+  async getSession (id: string): Promise<SessionRecord | null> {
+    const v = await this.client.get(this.k('session', id))
+    return v === null ? null : JSON.parse(v) as SessionRecord
+  }
+
+  async touchSession (id: string, lastSeen: number, idleMs: number): Promise<void> {
+    const s = await this.getSession(id)
+    if (s === null) return
+    s.last_seen = lastSeen
+    // XX: never resurrect a session that was deleted between the GET and this SET.
+    await this.client.set(this.k('session', id), JSON.stringify(s), 'PX', sessionTtl(s, lastSeen, idleMs), 'XX')
+  }
+
+  async deleteSession (id: string): Promise<boolean> {
+    const s = await this.getSession(id)
+    const n = await this.client.del(this.k('session', id))
+    if (s !== null) for (const u of userKeys(s)) await this.client.srem(this.k('user', u), id)
+    return n > 0
+  }
+
+  private async getMany (ids: string[]): Promise<SessionRecord[]> {
+    if (ids.length === 0) return []
+    const p = this.client.pipeline()
+    for (const id of ids) p.get(this.k('session', id))
+    const res = await execOrThrow(p)
+    const out: SessionRecord[] = []
+    for (const [, v] of res) if (typeof v === 'string') out.push(JSON.parse(v) as SessionRecord)
+    return out
+  }
+
+  async listSessions (filter?: { user?: string }): Promise<SessionRecord[]> {
+    let ids: string[]
+    if (filter?.user !== undefined) {
+      ids = await this.client.smembers(this.k('user', filter.user.toLowerCase()))
+    } else {
+      ids = []
+      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+      const start = this.k('session', '')
+      for (const node of nodes) {
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(start)}*`, 'COUNT', 500)
+          cursor = next
+          for (const key of keys) ids.push(key.slice(start.length))
+        } while (cursor !== '0')
+      }
+    }
+    const sessions = await this.getMany([...new Set(ids)])
+    return sessions
+      .filter((s) => filter?.user === undefined || matchesUser(s, filter.user))
+      .sort((a, b) => a.created_at - b.created_at)
+  }
+
+  async deleteUserSessions (user: string): Promise<string[]> {
+    const sessions = await this.listSessions({ user })
+    if (sessions.length === 0) return []
+    const p = this.client.pipeline()
+    for (const s of sessions) {
+      p.del(this.k('session', s.id))
+      for (const u of userKeys(s)) p.srem(this.k('user', u), s.id)
+    }
+    await execOrThrow(p)
+    return sessions.map((s) => s.id)
+  }
+
+  async putOnce (kind: string, id: string, value: string, ttlMs: number): Promise<void> {
+    await this.client.set(this.k('once', kind, id), value, 'PX', ttlMs)
+  }
+
+  async takeOnce (kind: string, id: string): Promise<string | null> {
+    return await this.client.getdel(this.k('once', kind, id))
+  }
+
+  async setIfAbsent (key: string, value: string): Promise<string> {
+    const ok = await this.client.set(this.k('kv', key), value, 'NX')
+    if (ok === 'OK') return value
+    const v = await this.client.get(this.k('kv', key))
+    return v ?? value
+  }
+
+  async get (key: string): Promise<string | null> {
+    return await this.client.get(this.k('kv', key))
+  }
+
+  async publish (event: StoreEvent): Promise<void> {
+    await this.client.publish(this.channel, JSON.stringify(event))
+  }
+
+  onEvent (listener: (event: StoreEvent) => void): void { this.eventListeners.push(listener) }
+  onRecover (listener: () => void): void { this.recoverListeners.push(listener) }
+
+  async ping (): Promise<boolean> {
+    try { return (await this.client.ping()) === 'PONG' } catch { return false }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.client.disconnect()
+    this.subscriber.disconnect()
+  }
+}
+
+function userKeys (s: SessionRecord): string[] {
+  const keys = [s.sub]
+  if (s.email !== undefined) keys.push(s.email.toLowerCase())
+  return keys
+}
+
+function escapeGlob (s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
+async function execOrThrow (p: ReturnType<Client['pipeline']>): Promise<[Error | null, unknown][]> {
+  const res = await p.exec()
+  if (res === null) throw new Error('redis pipeline aborted')
+  for (const [err] of res) if (err !== null) throw err
+  return res
+}
+
+function createClient (redis: StoreConfig['redis'], opts: RedisOptions): Client {
+  if (typeof redis === 'string') return new Redis(redis, opts)
+  if ('sentinels' in redis) {
+    return new Redis({ ...opts, sentinels: redis.sentinels, name: redis.name, password: redis.password, db: redis.db })
+  }
+  return new Cluster(redis.cluster, { redisOptions: { ...opts, password: redis.password }, enableOfflineQueue: opts.enableOfflineQueue, lazyConnect: true })
+}
