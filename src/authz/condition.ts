@@ -43,10 +43,13 @@ function allOf (criteria: readonly Criterion[]): Criterion {
   })
 }
 
+/** Criteria whose description is already in parentheses. */
+const parenthesized = new WeakSet<Criterion>()
+
 function anyOf (branches: readonly Criterion[]): Criterion {
   const list = Object.freeze([...branches])
   const phrase = (parts: string[]): string => (parts.length === 1 ? parts[0] as string : `(${parts.join(' and ')})`)
-  return Object.freeze({
+  const criterion: Criterion = Object.freeze({
     kind: 'subject' as const,
     description: `(${list.map((c) => c.description).join(' or ')})`,
     test: (input: DecisionInput) => {
@@ -60,15 +63,18 @@ function anyOf (branches: readonly Criterion[]): Criterion {
     matched: (input: DecisionInput) => list.find((c) => c.test(input))?.matched(input) ?? '',
     inScope: (input: DecisionInput) => list.some((c) => c.inScope(input))
   })
+  parenthesized.add(criterion)
+  return criterion
 }
 
 function not (inner: Criterion): Criterion {
+  const description = parenthesized.has(inner) ? `not ${inner.description}` : `not (${inner.description})`
   return Object.freeze({
     kind: 'subject' as const,
-    description: `not (${inner.description})`,
+    description,
     test: (input: DecisionInput) => !inner.test(input),
     unmet: (input: DecisionInput): Unmet[] => [{ code: 'excluded', message: `must not be ${inner.matched(input)}` }],
-    matched: () => `not (${inner.description})`,
+    matched: () => description,
     // Which requests a negated condition is about cannot be told from its inside.
     inScope: () => true
   })

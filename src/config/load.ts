@@ -34,6 +34,8 @@ export type LoadResult = { ok: true; loaded: LoadedConfig } | { ok: false; error
 
 type Path = ReadonlyArray<string | number>
 type Pos = { line: number; col: number }
+/** Reports at the node of `path` (see LoadedConfig.locate), or with `atKey` at its key. */
+type Reporter = (path: Path, message: string, atKey?: boolean) => void
 
 /** Reads and loads a config file. An unreadable file is one error at 1:1. */
 export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
@@ -77,8 +79,8 @@ export function loadConfigText (text: string, file: string, env: NodeJS.ProcessE
   if (errors.length > 0) return fail(errors)
 
   const locator = makeLocator(doc, lineCounter)
-  const report = (path: Path, message: string): void => {
-    const p = locator(path)
+  const report: Reporter = (path, message, atKey = false) => {
+    const p = locator(path, atKey)
     errors.push({ file, line: p.line, col: p.col, message: oneLine(message) })
   }
 
@@ -118,7 +120,7 @@ export function loadConfigText (text: string, file: string, env: NodeJS.ProcessE
   }
   if (config.signing_key !== undefined) config.signing_key = abs(config.signing_key)
 
-  return { ok: true, loaded: { config, file, dir, locate: locator } }
+  return { ok: true, loaded: { config, file, dir, locate: (path) => locator(path) } }
 }
 
 /** One line per error, `FILE:LINE:COL message`, sorted by line then column; no trailing newline. */
@@ -197,9 +199,11 @@ function stepOffset (step: Step): number | undefined {
   return undefined
 }
 
-function makeLocator (doc: Document, lc: LineCounter): (path: Path) => Pos {
-  return (path) => {
+function makeLocator (doc: Document, lc: LineCounter): (path: Path, atKey?: boolean) => Pos {
+  return (path, atKey = false) => {
     const steps = walk(doc, path)
+    const last = steps[steps.length - 1] as Step
+    if (atKey && steps.length === path.length + 1 && last.key?.range) return lc.linePos(last.key.range[0])
     for (let i = steps.length - 1; i >= 0; i--) {
       const off = stepOffset(steps[i] as Step)
       if (off !== undefined) return lc.linePos(off)
@@ -393,14 +397,14 @@ function withPath (path: Path, message: string): string {
 
 function reportIssue (
   issue: z.core.$ZodIssue, base: Path, data: unknown,
-  report: (path: Path, message: string) => void, envPaths: Set<string>
+  report: Reporter, envPaths: Set<string>
 ): void {
   const path: (string | number)[] = [...base, ...(issue.path as (string | number)[])]
   if (envPaths.has(pathKey(path))) return // already reported as an environment error
 
   if (issue.code === 'unrecognized_keys') {
     const where = path.length > 0 ? ` in ${formatPath(path)}` : ' at top level'
-    for (const key of issue.keys) report([...path, key], `unknown key ${JSON.stringify(key)}${where}`)
+    for (const key of issue.keys) report([...path, key], `unknown key ${JSON.stringify(key)}${where}`, true)
     return
   }
   if (issue.code === 'invalid_type' && path.length > 0) {
@@ -485,7 +489,7 @@ export function isCidrOrIp (s: string): boolean {
   }
 }
 
-function semanticChecks (config: Config, data: unknown, report: (path: Path, message: string) => void): void {
+function semanticChecks (config: Config, data: unknown, report: Reporter): void {
   const err = (path: Path, message: string): void => report(path, `${formatPath(path)}: ${message}`)
 
   // authenticate.url
@@ -557,7 +561,7 @@ function semanticChecks (config: Config, data: unknown, report: (path: Path, mes
       const hasAllow = rule.allow !== undefined
       const hasDeny = rule.deny !== undefined
       if (hasAllow === hasDeny) {
-        if (hasAllow) report([...rulePath, 'deny'], `${formatPath(rulePath)}: a rule has exactly one of allow or deny, not both`)
+        if (hasAllow) report([...rulePath, 'deny'], `${formatPath(rulePath)}: a rule has exactly one of allow or deny, not both`, true)
         else report(rulePath, `${formatPath(rulePath)}: a rule needs exactly one of allow or deny`)
       }
       for (const kind of ['allow', 'deny'] as const) {

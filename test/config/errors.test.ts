@@ -53,7 +53,7 @@ trusted_proxies: 10.0.0.0/8
     '14:19 apps[0].public_paths: expected a list, got string "/static/**"',
     '17:26 apps[0].rules[0].allow.groups: expected a string or a list, got number 3',
     '17:44 apps[0].rules[0].allow.authenticated: expected true, got boolean false',
-    '17:68 apps[0].rules[0].allow.claims.level: expected a string or a number or a boolean (true/false) or a list, got a mapping'
+    '17:61 apps[0].rules[0].allow.claims.level: expected a string or a number or a boolean (true/false) or a list, got a mapping'
   ])
   t.same(errorsOf(BASE.replace('  - name: wiki', '  - name: Wiki_1').replace('secret: 0123456789abcdef0123456789abcdef', 'secret: short')), [
     '8:11 session.secret must be at least 32 characters',
@@ -127,7 +127,7 @@ admin:
   t.equal(booleans.config.apps[0]!.preserve_host, false)
 
   const mixed = mustLoad(BASE.replace('    to: http://127.0.0.1:9001', '    to: http://${HOST}:${PORT}/base')
-    .replace('client_secret: s3cret', 'client_secret: "a$${B}c-$$-${EMPTY}-$x"'), { HOST: '10.0.0.1', PORT: '9001', EMPTY: '' })
+    .replace('client_secret: s3cret', () => 'client_secret: "a$${B}c-$$-${EMPTY}-$x"'), { HOST: '10.0.0.1', PORT: '9001', EMPTY: '' })
   t.equal(mixed.config.apps[0]!.to, 'http://10.0.0.1:9001/base', 'substitution inside a larger string')
   t.equal(mixed.config.idp.client_secret, 'a${B}c-$$--$x', '$${ is a literal ${; other $ are kept; empty is set')
 
@@ -163,9 +163,9 @@ t.test('YAML syntax errors and duplicate keys', async (t) => {
         allow: { groups: [a], groups: [b] }
 `), ['15:31 duplicate key "groups" in apps[0].rules[0].allow'])
   t.same(errorsOf(BASE.replace('  client_id: moatless', '  client_id: [moatless')),
-    ['5:14 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'])
-  t.same(errorsOf(BASE.replace('  client_id: moatless', ' client_id: moatless')), ['5:2 invalid YAML: All mapping items must start at the same column'])
-  t.same(errorsOf(BASE + 'foo: "unterminated\n'), ['13:6 invalid YAML: Missing closing "quote'])
+    ['5:14 invalid YAML: flow sequence opened here is not closed with ] (or a continuation line is not indented enough)'], 'an unclosed [ is reported where it opens')
+  t.same(errorsOf(BASE.replace('  client_id: moatless', ' client_id: moatless')), ['5:1 invalid YAML: All mapping items must start at the same column'])
+  t.same(errorsOf(BASE + 'foo: "unterminated\n'), ['13:6 invalid YAML: missing closing " (quoted string opened here)'], 'an unclosed quote is reported where it opens')
   t.same(errorsOf(BASE + '---\nother: doc\n'), ['13:1 invalid YAML: Source contains multiple documents; please use YAML.parseAllDocuments()'])
   t.same(errorsOf(BASE + 'x: !custom 3\n'), ['13:4 invalid YAML: Unresolved tag: !custom'])
   t.same(errorsOf(`listen:
@@ -173,7 +173,7 @@ t.test('YAML syntax errors and duplicate keys', async (t) => {
   port: 2
 session:
   secret: [unclosed
-`), ['3:3 duplicate key "port" in listen', '5:11 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'],
+`), ['3:3 duplicate key "port" in listen', '5:11 invalid YAML: flow sequence opened here is not closed with ] (or a continuation line is not indented enough)'],
   'duplicates before the first syntax error and that error')
 })
 
