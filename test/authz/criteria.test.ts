@@ -9,8 +9,8 @@ import { compileApp, device, request, user } from './fixtures.js'
 
 /** The assertions `check` uses, as any tap `t` has them. */
 interface Asserts {
-  equal (found: unknown, wanted: unknown, message?: string): boolean
-  same (found: unknown, wanted: unknown, message?: string): boolean
+  equal (found: unknown, wanted: unknown, message: string): boolean
+  same (found: unknown, wanted: unknown, message: string): boolean
 }
 
 type Case = [what: string, input: Partial<DecisionInput>, allowed: boolean, unmet?: string[]]

@@ -227,3 +227,13 @@ t.test('formatErrors', async (t) => {
     ].join('\n'))
   }
 })
+
+t.test('odd inputs: BOM and CRLF, __proto__, alias bombs', async (t) => {
+  t.same(errorsOf(('\uFEFF' + BASE + 'listen:\n  prt: 1\n').replace(/\n/g, '\r\n')), ['14:3 unknown key "prt" in listen'])
+  t.same(errorsOf(BASE + '__proto__: { polluted: 1 }\n'), ['13:1 unknown key "__proto__" at top level'])
+  t.equal(({} as Record<string, unknown>).polluted, undefined)
+  t.same(errorsOf(BASE + 'x: &a [1, 2]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nz: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nw: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n'),
+    ['1:1 invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
+  const shared = mustLoad(BASE + '    rules:\n      - name: a\n        allow: &c { groups: [x] }\n      - name: b\n        deny: *c\n')
+  t.same(shared.config.apps[0]!.rules.map((r) => r.allow ?? r.deny), [{ groups: ['x'] }, { groups: ['x'] }], 'anchors and aliases work')
+})

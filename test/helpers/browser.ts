@@ -196,7 +196,7 @@ export class Browser {
     if (parsed.secure && !secureOrigin) return
     const lower = parsed.name.toLowerCase()
     if (lower.startsWith('__secure-') && !(parsed.secure && secureOrigin)) return
-    if (lower.startsWith('__host-') && !(parsed.secure && secureOrigin && hostOnly && path === '/')) return
+    if (lower.startsWith('__host-') && !(parsed.secure && secureOrigin && hostOnly && parsed.path === '/')) return
     // An insecure origin may not shadow or overwrite a Secure cookie (RFC 6265bis 5.7 step 14).
     if (
       !secureOrigin &&
