@@ -395,6 +395,9 @@ function withPath (path: Path, message: string): string {
   return `${p}: ${message}`
 }
 
+/** Keys whose values are never shown in messages. */
+const SECRET_KEYS = new Set(['client_secret', 'secret', 'password'])
+
 function reportIssue (
   issue: z.core.$ZodIssue, base: Path, data: unknown,
   report: Reporter, envPaths: Set<string>
@@ -402,6 +405,15 @@ function reportIssue (
   const path: (string | number)[] = [...base, ...(issue.path as (string | number)[])]
   if (envPaths.has(pathKey(path))) return // already reported as an environment error
 
+  if (SECRET_KEYS.has(String(path[path.length - 1])) && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) {
+    // never echo (part of) a secret into check output or logs
+    const v = getIn(data, path)
+    const got = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`
+    if (v !== undefined) {
+      report(path, `${formatPath(path)}: expected a string, got ${got}`)
+      return
+    }
+  }
   if (issue.code === 'unrecognized_keys') {
     const where = path.length > 0 ? ` in ${formatPath(path)}` : ' at top level'
     for (const key of issue.keys) report([...path, key], `unknown key ${JSON.stringify(key)}${where}`, true)

@@ -259,7 +259,8 @@ export async function startIdp(opts: StartIdpOptions): Promise<StartedIdp> {
       jwks: { keys: [signingJwk] },
       cookies: {
         keys: [randomBytes(32).toString('base64url')],
-        names: { session: '_idp_session', interaction: '_idp_interaction', resume: '_idp_resume' },
+        // Cookies ignore ports: two IdPs on `localhost` in one browser must not see each other's.
+        names: { session: `_idp${port}_session`, interaction: `_idp${port}_interaction`, resume: `_idp${port}_resume` },
       },
       claims: CLAIMS,
       scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],

@@ -59,6 +59,8 @@ trusted_proxies: 10.0.0.0/8
     '8:11 session.secret must be at least 32 characters',
     '10:11 apps[0].name: app name must match [a-z0-9-]+'
   ])
+  t.same(errorsOf(BASE.replace('client_secret: s3cret', 'client_secret: 123456789')), ['6:18 idp.client_secret: expected a string, got a number'],
+    'a secret value is never echoed')
   t.same(errorsOf(BASE + 'apps: {}\n'), ['13:1 duplicate key "apps"'])
   t.same(errorsOf(BASE.replace(/apps:[\s\S]*/, 'apps:\n  name: wiki\n')), ['9:1 apps: expected a list, got a mapping'])
   t.same(errorsOf(BASE.replace('  client_id: moatless', '  client_id: ""')), ['5:14 idp.client_id: must not be empty'])

@@ -215,6 +215,7 @@ t.test('RP-initiated logout reaches post_logout_redirect_uri and sends back-chan
   t.equal(payload.sub, 'user-1001')
   t.equal(payload.iss, config.serverMetadata().issuer)
   t.ok(payload.sid)
+  t.equal(payload.sid, tokens.claims()?.sid, 'the ID token carries the sid the logout token names')
   t.ok((payload.events as Record<string, unknown>)['http://schemas.openid.net/event/backchannel-logout'])
 
   // Signed out at the IdP: the next authorization request shows the form again.
