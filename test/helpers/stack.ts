@@ -150,6 +150,11 @@ export async function browserSignIn (browser: Browser, stack: Stack, url: string
       const atIdp = await browser.follow(target, { headers: HTML }, 20, { stopBefore: (u: URL) => u.origin !== idpOrigin })
       const page = atIdp.final
       chain.push(`${page.status} ${page.url}`)
+      if (page.status >= 300 && page.status < 400) {
+        // The IdP still has a session: it sends the browser straight back.
+        next = new URL(page.headers.location as string, page.url).href
+        continue
+      }
       const left = await signInAtIdp(browser, page.url, user, password)
       next = left.url
       continue
