@@ -36,7 +36,7 @@ export interface Decision {
   decision: 'allow' | 'deny' | 'unauthenticated'
   /** The deciding rule's name, 'public-path', 'default-deny' or 'authentication-required'. */
   rule: string
-  /** kebab-case reason codes and plain-language details, e.g. 'group-mismatch: needs one of engineering'. */
+  /** '<rule>: <kebab-case code>: <plain words>', e.g. 'admins: groups-unauthorized: needs group engineering (member of: contractors)'. */
   reasons: string[]
 }
 

@@ -54,7 +54,7 @@ function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const who = ctx.identity?.email ?? ctx.identity?.sub ?? 'unknown user'
   const reasons = d?.reasons ?? []
   const body = `<p>You are signed in as <b>${escapeHtml(who)}</b>, but <b>${escapeHtml(ctx.app?.name ?? '')}</b> does not let this request through.</p>` +
-    `<p>Decided by rule <code>${escapeHtml(rule)}</code>.${reasons.length > 0 ? ' What is missing:' : ''}</p>` +
+    `<p>Decided by rule <code>${escapeHtml(rule)}</code>.${reasons.length === 0 ? '' : rule === 'default-deny' ? ' No rule lets this request through; what each one needs:' : ' Why:'}</p>` +
     (reasons.length > 0 ? list(reasons) : '') +
     `<p>Device: ${escapeHtml(ctx.device.id ?? 'not identified')} (trust level <code>${escapeHtml(ctx.device.trust)}</code>).</p>` +
     '<p><a class="button" href="/.moatless/sign_out">Sign out</a></p>' + requestMeta(req.id)
