@@ -28,6 +28,8 @@ export interface StackOptions {
   config?: Record<string, unknown>
   idp?: StartedIdp
   port?: number
+  /** Serve the public listener over TLS with these PEM files (paths). */
+  tls?: { cert: string; key: string }
 }
 
 export interface Stack {
@@ -59,7 +61,8 @@ function merge (a: Record<string, unknown>, b: Record<string, unknown>): Record<
 
 export async function startStack (opts: StackOptions): Promise<Stack> {
   const port = opts.port ?? await freePort()
-  const authUrl = `http://auth.localhost:${port}`
+  const scheme = opts.tls === undefined ? 'http' : 'https'
+  const authUrl = `${scheme}://auth.localhost:${port}`
   const ownIdp = opts.idp === undefined
   const idp = opts.idp ?? await startIdp({
     clients: [{
@@ -72,12 +75,12 @@ export async function startStack (opts: StackOptions): Promise<Stack> {
   const upstream = await startUpstream()
   const apps = Object.entries(opts.apps).map(([name, app]) => ({
     name,
-    from: `http://${name}.localhost:${port}`,
+    from: `${scheme}://${name}.localhost:${port}`,
     to: upstream.url,
     ...app
   }))
   let doc: Record<string, unknown> = {
-    listen: { address: '127.0.0.1', port },
+    listen: { address: '127.0.0.1', port, ...(opts.tls === undefined ? {} : { tls: opts.tls }) },
     admin: { address: '127.0.0.1', port: 0 },
     authenticate: { url: authUrl },
     idp: { issuer: idp.issuer, client_id: 'moatless', client_secret: '${TEST_CLIENT_SECRET}', scopes: ['openid', 'email', 'profile', 'offline_access'] },
@@ -118,7 +121,7 @@ export async function startStack (opts: StackOptions): Promise<Stack> {
     config,
     logs,
     logText: () => text,
-    origin: (app) => `http://${app}.localhost:${port}`,
+    origin: (app) => `${scheme}://${app}.localhost:${port}`,
     async close () {
       await moatless.app.close()
       await admin.close()
