@@ -54,4 +54,13 @@ program.command('serve')
     process.on('SIGINT', () => stop('SIGINT'))
   })
 
+program.command('demo')
+  .description('the embedded demo: built-in IdP, two demo apps, the proxy (memory store)')
+  .option('--redis <url>', 'run the demo on Redis instead of the memory store')
+  .option('--port <port>', 'public port', '8080')
+  .action(async (opts: { redis?: string; port: string }) => {
+    const { runDemo } = await import('../demo/run.js')
+    await runDemo({ redis: opts.redis, port: Number(opts.port) })
+  })
+
 await program.parseAsync(process.argv)
