@@ -1,4 +1,5 @@
 import * as client from 'openid-client'
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Config } from '../config/schema.js'
 import { MoatlessError } from '../errors.js'
 
@@ -108,6 +109,32 @@ export class Idp {
     if (idTokenHint !== undefined) params.id_token_hint = idTokenHint
     return client.buildEndSessionUrl(config, params).href
   }
+
+  private remoteJwks: JWTVerifyGetKey | null = null
+
+  /**
+   * The IdP's signing keys, from its discovered `jwks_uri` only (never from a token's
+   * `jku`/`x5u`/`jwk` header). jose caches them and refetches on an unknown `kid`, so key
+   * rotation at the IdP needs no restart. Throws MOATLESS_ERR_IDP_UNAVAILABLE before discovery.
+   */
+  async jwks (): Promise<JWTVerifyGetKey> {
+    const config = await this.get()
+    if (this.remoteJwks === null) {
+      const uri = config.serverMetadata().jwks_uri
+      if (uri === undefined) throw new MoatlessError('MOATLESS_ERR_IDP_UNAVAILABLE', 'the IdP publishes no jwks_uri')
+      this.remoteJwks = createRemoteJWKSet(new URL(uri), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 })
+    }
+    return this.remoteJwks
+  }
+
+  /** Asymmetric algorithms the IdP says it signs ID tokens with (never `none`, never HS*). */
+  signingAlgs (): string[] {
+    const advertised = this.configuration?.serverMetadata().id_token_signing_alg_values_supported ?? ['RS256']
+    return advertised.filter((a) => a !== 'none' && !a.startsWith('HS'))
+  }
+
+  get clientId (): string { return this.cfg.client_id }
+  get issuer (): string { return this.configuration?.serverMetadata().issuer ?? this.cfg.issuer }
 
   metadata (): client.ServerMetadata | null {
     return this.configuration?.serverMetadata() ?? null

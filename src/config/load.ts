@@ -28,6 +28,8 @@ export interface LoadedConfig {
    * a mapping or sequence value (or an empty value) at its key.
    */
   locate (path: ReadonlyArray<string | number>): { line: number; col: number }
+  /** The document as plain data after `${VAR}` substitution, before defaults (rule sets are stored in this form). */
+  raw: Record<string, unknown>
 }
 
 export type LoadResult = { ok: true; loaded: LoadedConfig } | { ok: false; errors: ConfigError[] }
@@ -120,7 +122,7 @@ export function loadConfigText (text: string, file: string, env: NodeJS.ProcessE
   }
   if (config.signing_key !== undefined) config.signing_key = abs(config.signing_key)
 
-  return { ok: true, loaded: { config, file, dir, locate: (path) => locator(path) } }
+  return { ok: true, loaded: { config, file, dir, locate: (path) => locator(path), raw: data as Record<string, unknown> } }
 }
 
 /** One line per error, `FILE:LINE:COL message`, sorted by line then column; no trailing newline. */

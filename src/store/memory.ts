@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Clock, SessionRecord, Store, StoreEvent } from './store.js'
-import { systemClock } from './store.js'
+import { DECISION_SAMPLES_MAX, RULE_HISTORY_MAX, systemClock } from './store.js'
 
 interface Entry { value: string; expiresAt: number }
 
@@ -15,6 +15,11 @@ export class MemoryStore implements Store {
   private readonly values = new Map<string, Entry>()
   private readonly kv = new Map<string, string>()
   private readonly events = new EventEmitter()
+  private readonly ruleSets = new Map<string, string>()
+  private active: string | null = null
+  private history: { version: string; activated_at: number }[] = []
+  private readonly leases = new Map<string, { owner: string; until: number }>()
+  private samples: string[] = []
   private sweeper: NodeJS.Timeout
 
   constructor (private readonly clock: Clock = systemClock) {
@@ -94,6 +99,44 @@ export class MemoryStore implements Store {
   async get (key: string): Promise<string | null> {
     return this.kv.get(key) ?? null
   }
+
+  async putRuleSet (version: string, body: string): Promise<void> { this.ruleSets.set(version, body) }
+  async getRuleSet (version: string): Promise<string | null> { return this.ruleSets.get(version) ?? null }
+  async activateRuleSet (version: string): Promise<void> {
+    if (!this.ruleSets.has(version)) throw new Error(`unknown rule set version ${version}`)
+    this.active = version
+    this.history = [{ version, activated_at: this.clock.now() }, ...this.history].slice(0, RULE_HISTORY_MAX)
+    await this.publish({ type: 'rules-changed', version })
+  }
+
+  async seedRuleSet (version: string, body: string): Promise<boolean> {
+    if (this.active !== null) return false
+    this.ruleSets.set(version, body)
+    await this.activateRuleSet(version)
+    return true
+  }
+
+  async activeRuleSetVersion (): Promise<string | null> { return this.active }
+  async ruleSetHistory (): Promise<{ version: string; activated_at: number }[]> { return this.history.map((h) => ({ ...h })) }
+
+  async acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = this.clock.now()
+    const l = this.leases.get(name)
+    if (l !== undefined && l.until > now) return false
+    this.leases.set(name, { owner, until: now + ttlMs })
+    return true
+  }
+
+  async releaseLease (name: string, owner: string): Promise<void> {
+    if (this.leases.get(name)?.owner === owner) this.leases.delete(name)
+  }
+
+  async addDecisionSamples (samples: string[]): Promise<void> {
+    this.samples.push(...samples)
+    if (this.samples.length > DECISION_SAMPLES_MAX) this.samples = this.samples.slice(-DECISION_SAMPLES_MAX)
+  }
+
+  async recentDecisionSamples (count: number): Promise<string[]> { return this.samples.slice(-count).reverse() }
 
   async publish (event: StoreEvent): Promise<void> {
     // Asynchronous like Redis pub/sub, so callers never depend on synchronous delivery.

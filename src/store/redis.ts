@@ -1,7 +1,7 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
 import type { StoreConfig } from '../config/schema.js'
 import type { SessionRecord, Store, StoreEvent } from './store.js'
-import { sessionTtl } from './store.js'
+import { DECISION_SAMPLES_MAX, RULE_HISTORY_MAX, sessionTtl } from './store.js'
 import { matchesUser } from './memory.js'
 
 type Client = Redis | Cluster
@@ -174,6 +174,85 @@ export class RedisStore implements Store {
 
   async get (key: string): Promise<string | null> {
     return await this.client.get(this.k('kv', key))
+  }
+
+  async putRuleSet (version: string, body: string): Promise<void> {
+    await this.client.set(this.k('rules', 'v', version), body)
+  }
+
+  async getRuleSet (version: string): Promise<string | null> {
+    return await this.client.get(this.k('rules', 'v', version))
+  }
+
+  async activateRuleSet (version: string): Promise<void> {
+    if (await this.client.exists(this.k('rules', 'v', version)) === 0) throw new Error(`unknown rule set version ${version}`)
+    await this.activate(version)
+  }
+
+  private async activate (version: string): Promise<void> {
+    const entry = JSON.stringify({ version, activated_at: Date.now() })
+    const res = await this.client.multi()
+      .set(this.k('rules', 'active'), version)
+      .lpush(this.k('rules', 'history'), entry)
+      .ltrim(this.k('rules', 'history'), 0, RULE_HISTORY_MAX - 1)
+      .exec()
+    if (res === null) throw new Error('redis transaction aborted')
+    for (const [err] of res) if (err !== null) throw err
+    await this.pruneRuleSets()
+    await this.publish({ type: 'rules-changed', version })
+  }
+
+  /** Keeps only the rule set bodies the history still names: nothing grows forever. */
+  private async pruneRuleSets (): Promise<void> {
+    const kept = new Set((await this.ruleSetHistory()).map((h) => h.version))
+    const prefix = this.k('rules', 'v', '')
+    let cursor = '0'
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client]
+    for (const node of nodes) {
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 200)
+        cursor = next
+        for (const key of keys) if (!kept.has(key.slice(prefix.length))) await this.client.del(key)
+      } while (cursor !== '0')
+    }
+  }
+
+  async seedRuleSet (version: string, body: string): Promise<boolean> {
+    await this.putRuleSet(version, body)
+    const claimed = await this.client.set(this.k('rules', 'seeded'), version, 'NX')
+    if (claimed !== 'OK' || await this.activeRuleSetVersion() !== null) return false
+    await this.activate(version)
+    return true
+  }
+
+  async activeRuleSetVersion (): Promise<string | null> {
+    return await this.client.get(this.k('rules', 'active'))
+  }
+
+  async ruleSetHistory (): Promise<{ version: string; activated_at: number }[]> {
+    const list = await this.client.lrange(this.k('rules', 'history'), 0, RULE_HISTORY_MAX - 1)
+    return list.map((e) => JSON.parse(e) as { version: string; activated_at: number })
+  }
+
+  async acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.client.set(this.k('lease', name), owner, 'PX', ttlMs, 'NX')) === 'OK'
+  }
+
+  async releaseLease (name: string, owner: string): Promise<void> {
+    // Delete only our own lease (compare-and-delete, atomically).
+    await this.client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.k('lease', name), owner)
+  }
+
+  async addDecisionSamples (samples: string[]): Promise<void> {
+    if (samples.length === 0) return
+    const p = this.client.pipeline()
+    for (const s of samples) p.xadd(this.k('decisions'), 'MAXLEN', '~', DECISION_SAMPLES_MAX, '*', 'd', s)
+    await execOrThrow(p)
+  }
+
+  async recentDecisionSamples (count: number): Promise<string[]> {
+    const entries = await this.client.xrevrange(this.k('decisions'), '+', '-', 'COUNT', count)
+    return entries.map(([, fields]) => fields[1] ?? '').filter((s) => s.length > 0)
   }
 
   async publish (event: StoreEvent): Promise<void> {

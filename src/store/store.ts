@@ -26,6 +26,7 @@ export interface SessionRecord {
 /** Change events every replica receives (Redis pub/sub, or in-process for memory). */
 export type StoreEvent =
   | { type: 'session-revoked'; ids: string[] }
+  | { type: 'session-updated'; ids: string[] }
   | { type: 'rules-changed'; version: string }
   | { type: 'device-changed'; id: string }
 
@@ -54,6 +55,25 @@ export interface Store {
   setIfAbsent (key: string, value: string): Promise<string>
   get (key: string): Promise<string | null>
 
+  /** Rule sets: stored by version (content hash), one active, a bounded history for rollback. */
+  putRuleSet (version: string, body: string): Promise<void>
+  getRuleSet (version: string): Promise<string | null>
+  /** Makes `version` (already stored) the active set and records it in the history; publishes rules-changed. */
+  activateRuleSet (version: string): Promise<void>
+  /** Activates only when no rule set is active yet; true when it did. */
+  seedRuleSet (version: string, body: string): Promise<boolean>
+  activeRuleSetVersion (): Promise<string | null>
+  /** Newest first. */
+  ruleSetHistory (): Promise<{ version: string; activated_at: number }[]>
+
+  /** A short-lived exclusive lease (e.g. one IdP refresh per session across replicas). */
+  acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean>
+  releaseLease (name: string, owner: string): Promise<void>
+
+  /** Recent decisions (JSON), a capped stream for `rules apply --dry-run`. */
+  addDecisionSamples (samples: string[]): Promise<void>
+  recentDecisionSamples (count: number): Promise<string[]>
+
   publish (event: StoreEvent): Promise<void>
   /** Called for every event from any replica (including this one). */
   onEvent (listener: (event: StoreEvent) => void): void
@@ -67,6 +87,9 @@ export interface Store {
 /** Time source, so contract tests can fast-forward. */
 export interface Clock { now (): number }
 export const systemClock: Clock = { now: () => Date.now() }
+
+export const RULE_HISTORY_MAX = 20
+export const DECISION_SAMPLES_MAX = 10_000
 
 export function sessionTtl (s: SessionRecord, lastSeen: number, idleMs: number): number {
   return Math.max(1, Math.min(s.expires_at, lastSeen + idleMs) - lastSeen)

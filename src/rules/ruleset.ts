@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { compileRuleSet, type RuleSet } from '../authz/index.js'
+import { App } from '../config/schema.js'
+
+/** What is stored for a rule set: the `apps:` list as written (after `${VAR}` substitution). */
+export interface StoredRuleSet { apps: unknown[]; applied_at: number; source: string }
+
+function canonical (v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+  }
+  return JSON.stringify(v)
+}
+
+/** The version id is the content hash of the apps: applying the same rules twice is one version. */
+export function ruleSetVersion (apps: unknown[]): string {
+  return createHash('sha256').update(canonical(apps)).digest('hex').slice(0, 16)
+}
+
+export function encodeRuleSet (apps: unknown[], source: string): { version: string; body: string } {
+  const body: StoredRuleSet = { apps, applied_at: Date.now(), source }
+  return { version: ruleSetVersion(apps), body: JSON.stringify(body) }
+}
+
+export type Decoded =
+  | { ok: true; ruleset: RuleSet; stored: StoredRuleSet }
+  | { ok: false; errors: string[] }
+
+/** Validates and compiles a stored rule set against this replica's device trust levels. */
+export function decodeRuleSet (body: string, levels: string[]): Decoded {
+  let stored: StoredRuleSet
+  try { stored = JSON.parse(body) as StoredRuleSet } catch { return { ok: false, errors: ['stored rule set is not JSON'] } }
+  const parsed = z.array(App).safeParse(stored.apps)
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => `apps.${i.path.join('.')}: ${i.message}`) }
+  const compiled = compileRuleSet(parsed.data, levels)
+  if (!compiled.ok) return { ok: false, errors: compiled.errors.map((e) => `${e.path.join('.')}: ${e.message}`) }
+  return { ok: true, ruleset: compiled.ruleset, stored }
+}
