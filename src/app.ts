@@ -18,6 +18,8 @@ import { compileRuleSet, type RuleSet } from './authz/index.js'
 import { authorizeStage } from './authz/plugin.js'
 import { Idp } from './authn/oidc.js'
 import { signInRoutes } from './authn/routes.js'
+import { backchannelLogout } from './authn/backchannel.js'
+import { SessionRefresher } from './authn/refresh.js'
 import { Sealer } from './authn/seal.js'
 import { sessionStage } from './authn/session-stage.js'
 import { Sessions } from './authn/sessions.js'
@@ -29,6 +31,9 @@ import { Metrics } from './metrics.js'
 import { sendJson } from './pages.js'
 import { AssertionSigner } from './proxy/assertion.js'
 import { decisionLog } from './proxy/decision-log.js'
+import { DecisionSampler } from './proxy/decision-samples.js'
+import { OpenConnections } from './proxy/connections.js'
+import { RuleSync } from './rules/sync.js'
 import { forward } from './proxy/forward.js'
 import { intake, trustedProxyList } from './proxy/intake.js'
 import type { Store } from './store/index.js'
@@ -37,6 +42,10 @@ export interface BuildOptions {
   config: Config
   store: Store
   logger: Logger
+  /** The config's `apps:` as written (LoadedConfig.raw.apps): seeds an empty store. Defaults to the parsed apps. */
+  rawApps?: unknown[]
+  /** How often a replica checks the store's active rule set besides pub/sub (ms; 0 = never). */
+  rulesPollMs?: number
 }
 
 export interface Moatless {
@@ -47,8 +56,13 @@ export interface Moatless {
   sessions: Sessions
   signer: AssertionSigner
   metrics: Metrics
+  connections: OpenConnections
+  rules: RuleSync
+  refresher: SessionRefresher
   /** Replaces the rule set atomically (already compiled, off the request path). */
   swapRuleSet (ruleset: RuleSet): void
+  /** Stops background work (rule polling, sampling); the fastify instance is closed separately. */
+  stop (): void
 }
 
 export function runtimeState (config: Config, ruleset: RuleSet): RuntimeState {
@@ -70,10 +84,50 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
   const sessions = new Sessions(store, {
     lifetimeMs: config.session.lifetime,
     idleMs: config.session.idle_timeout,
-    outageGraceMs: config.store?.store_outage_grace ?? 0
+    outageGraceMs: config.store?.store_outage_grace ?? 0,
+    refreshMs: config.session.refresh_interval
   })
   const idp = new Idp(config.idp, config.authenticate.url, logger)
   idp.start()
+  const replica = randomUUID()
+  const connections = new OpenConnections(logger)
+  const sampler = new DecisionSampler(store, replica)
+  const refresher = new SessionRefresher({
+    store,
+    idp,
+    tokenSealer,
+    groupsClaim: config.idp.groups_claim,
+    idleMs: config.session.idle_timeout,
+    log: logger,
+    revoke: (id) => sessions.revoke(id)
+  })
+  sessions.whenStale((record) => refresher.trigger(record))
+
+  // Open connections are decided again when what they depended on changes.
+  store.onEvent((e) => {
+    if (e.type === 'session-revoked') connections.closeSessions(new Set(e.ids), 'session ended')
+    if (e.type === 'session-updated') {
+      for (const c of connections.ofSessions(new Set(e.ids))) {
+        void sessions.lookup(c.sessionId).then((found) => {
+          c.update(found.status === 'ok' ? found.identity : null)
+          connections.reauthorize(state.current.ruleset, 'session updated')
+        })
+      }
+    }
+  })
+  const swapRuleSet = (ruleset: RuleSet): void => {
+    state.swap(runtimeState(state.current.config, ruleset))
+    connections.reauthorize(ruleset, 'rules changed')
+  }
+  const rules = new RuleSync({
+    store,
+    log: logger,
+    levels: config.device_trust.levels.map((l) => l.name),
+    configApps: opts.rawApps ?? config.apps,
+    swap: (ruleset) => swapRuleSet(ruleset),
+    pollMs: opts.rulesPollMs
+  })
+  await rules.start()
   const signer = await AssertionSigner.load({ file: config.signing_key, store, issuer: config.authenticate.url })
   const authHost = new URL(config.authenticate.url).host
   const tls = config.listen.tls
@@ -118,11 +172,17 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
   await app.register(deviceStage)
   await app.register(authorizeStage, { authenticateUrl: config.authenticate.url, metrics })
   await app.register(signInRoutes, { state, store, sessions, idp, cookieSealer, tokenSealer, log: logger })
+  await app.register(backchannelLogout, { idp, store, log: logger, revoke: (ids: string[]) => sessions.revokeMany(ids) })
   app.get('/.well-known/moatless/jwks.json', { config: { moatless: { internal: 'any' } } }, async (_req, reply) => {
     return sendJson(reply.header('cache-control', 'public, max-age=300'), 200, signer.jwks())
   })
-  await app.register(forward, { signer, metrics, log: logger })
-  await app.register(decisionLog, { log: logger, metrics })
+  await app.register(forward, { signer, metrics, log: logger, connections, sampler })
+  await app.register(decisionLog, { log: logger, metrics, sampler })
+  app.addHook('onClose', async () => {
+    rules.stop()
+    sampler.close()
+    await sampler.flush()
+  })
 
   return {
     app,
@@ -132,6 +192,10 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     sessions,
     signer,
     metrics,
-    swapRuleSet (ruleset: RuleSet) { state.swap(runtimeState(state.current.config, ruleset)) }
+    connections,
+    rules,
+    refresher,
+    swapRuleSet,
+    stop () { rules.stop(); sampler.close() }
   }
 }

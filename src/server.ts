@@ -12,14 +12,14 @@ export interface RunningServer {
 }
 
 /** Opens the store, builds the proxy and the admin listener, and listens on both. */
-export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer (config: Config, logger: Logger, opts: { rawApps?: unknown[] } = {}): Promise<RunningServer> {
   const store = await openStore(config)
   if (store.kind === 'memory') {
     logger.warn('store: in-memory (no `store.redis` configured): sessions live in this process only; run exactly one replica')
   } else if (!store.healthy) {
     logger.warn('store: Redis is not reachable yet; requests get 503 until it is')
   }
-  const moatless = await build({ config, store, logger })
+  const moatless = await build({ config, store, logger, rawApps: opts.rawApps })
   const admin = buildAdmin(moatless)
   const url = await moatless.app.listen({ host: config.listen.address, port: config.listen.port })
   const adminUrl = await admin.listen({ host: config.admin.address, port: config.admin.port })

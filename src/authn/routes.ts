@@ -9,6 +9,7 @@ import type { Store } from '../store/index.js'
 import { clearCookie, cookieNames, cookieValues, setCookie } from './cookies.js'
 import { errText, type Idp } from './oidc.js'
 import { parseReturnTo } from './return-to.js'
+import { groupsOf, stripProtocolClaims } from './refresh.js'
 import type { Sealer } from './seal.js'
 import type { AppCookie } from './session-stage.js'
 import type { Sessions } from './sessions.js'
@@ -145,7 +146,7 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
         opts.log.warn({ request_id: req.id, err: errText(err) }, 'sign-in: userinfo failed')
       }
     }
-    const { nonce: _n, at_hash: _a, c_hash: _c, ...keptClaims } = claims
+    const keptClaims = stripProtocolClaims(claims)
     const stash: StoredTokens = { id_token: tokens.id_token, access_token: tokens.access_token, refresh_token: tokens.refresh_token }
     let session
     try {
@@ -155,7 +156,7 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
         email_verified: emailVerified,
         name: typeof claims.name === 'string' ? claims.name : undefined,
         groups,
-        claims: keptClaims as Record<string, unknown>,
+        claims: keptClaims,
         tokens: opts.tokenSealer.seal(stash)
       })
     } catch {
@@ -227,8 +228,3 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
   })
 }, { name: 'moatless-sign-in', fastify: '5.x', dependencies: ['moatless-intake'] })
 
-function groupsOf (v: unknown): string[] {
-  if (typeof v === 'string') return [v]
-  if (Array.isArray(v)) return v.filter((g): g is string => typeof g === 'string')
-  return []
-}

@@ -8,6 +8,8 @@ export interface SessionPolicy {
   idleMs: number
   /** store.store_outage_grace: how long verified sessions outlive a store outage. */
   outageGraceMs: number
+  /** session.refresh_interval: re-check the user at the IdP this often (0: never). */
+  refreshMs?: number
 }
 
 interface Cached {
@@ -36,12 +38,16 @@ export class Sessions {
   constructor (private readonly store: Store, private policy: SessionPolicy, max = 100_000, private readonly now: () => number = Date.now) {
     this.cache = new LRUCache<string, Cached>({ max })
     store.onEvent((e) => {
-      if (e.type === 'session-revoked') for (const id of e.ids) this.cache.delete(id)
+      if (e.type === 'session-revoked' || e.type === 'session-updated') for (const id of e.ids) this.cache.delete(id)
     })
     store.onRecover(() => this.cache.clear())
   }
 
   setPolicy (policy: SessionPolicy): void { this.policy = policy }
+
+  private onStale: ((record: SessionRecord) => void) | null = null
+  /** Called (at most once per request) for a session due for re-verification at the IdP. */
+  whenStale (fn: (record: SessionRecord) => void): void { this.onStale = fn }
 
   static newId (): string { return randomBytes(32).toString('base64url') }
 
@@ -92,14 +98,22 @@ export class Sessions {
       c.lastSeen = now
       if (this.store.healthy) this.store.touchSession(id, now, this.policy.idleMs).catch(() => {})
     }
+    const refreshMs = this.policy.refreshMs ?? 0
+    if (refreshMs > 0 && this.onStale !== null && now - c.record.refreshed_at >= refreshMs && this.store.healthy) this.onStale(c.record)
     return { status: 'ok', record: c.record, identity: c.identity }
   }
 
   /** Ends a session on every replica. */
   async revoke (id: string): Promise<void> {
-    this.cache.delete(id)
-    await this.store.deleteSession(id)
-    await this.store.publish({ type: 'session-revoked', ids: [id] })
+    await this.revokeMany([id])
+  }
+
+  async revokeMany (ids: string[]): Promise<void> {
+    for (const id of ids) {
+      this.cache.delete(id)
+      await this.store.deleteSession(id)
+    }
+    await this.store.publish({ type: 'session-revoked', ids })
   }
 }
 

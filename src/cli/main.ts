@@ -34,7 +34,7 @@ program.command('serve')
     const { startServer } = await import('../server.js')
     let server: Awaited<ReturnType<typeof startServer>>
     try {
-      server = await startServer(loaded.config, logger)
+      server = await startServer(loaded.config, logger, { rawApps: Array.isArray(loaded.raw.apps) ? loaded.raw.apps : [] })
     } catch (err) {
       logger.fatal({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'moatless failed to start')
       logger.flush()

@@ -2,8 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
+import type { DecisionSampler } from './decision-samples.js'
 
-export interface DecisionLogOptions { log: Logger; metrics: Metrics }
+export interface DecisionLogOptions { log: Logger; metrics: Metrics; sampler?: DecisionSampler }
 
 const LOGGED = Symbol('moatless.logged')
 
@@ -12,7 +13,7 @@ const LOGGED = Symbol('moatless.logged')
  * carries the final status and duration; websockets are logged when the upgrade is handed on.
  * Only the path is logged, never the query string (it may hold codes or state).
  */
-export function logDecision (req: FastifyRequest, status: number, log: Logger, metrics: Metrics): void {
+export function logDecision (req: FastifyRequest, status: number, log: Logger, metrics: Metrics, sampler?: DecisionSampler): void {
   const raw = req.raw as unknown as Record<symbol, boolean>
   if (raw[LOGGED] === true) return
   raw[LOGGED] = true
@@ -36,10 +37,11 @@ export function logDecision (req: FastifyRequest, status: number, log: Logger, m
     duration: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000
   }, 'decision')
   metrics.requests.inc({ app: app ?? '', decision, status: String(status) })
+  sampler?.add(req)
 }
 
 export const decisionLog = fp(async function decisionLog (fastify: FastifyInstance, opts: DecisionLogOptions) {
   fastify.addHook('onResponse', async (req, reply) => {
-    logDecision(req, reply.statusCode, opts.log, opts.metrics)
+    logDecision(req, reply.statusCode, opts.log, opts.metrics, opts.sampler)
   })
 }, { name: 'moatless-decision-log', fastify: '5.x', dependencies: ['moatless-intake'] })

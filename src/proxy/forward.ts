@@ -7,9 +7,11 @@ import type { Metrics } from '../metrics.js'
 import { sendJson, sendPage, requestMeta } from '../pages.js'
 import type { AssertionSigner } from './assertion.js'
 import { logDecision } from './decision-log.js'
+import type { DecisionSampler } from './decision-samples.js'
+import type { OpenConnections } from './connections.js'
 import { upstreamHeaders } from './headers.js'
 
-export interface ForwardOptions { signer: AssertionSigner; metrics: Metrics; log: Logger }
+export interface ForwardOptions { signer: AssertionSigner; metrics: Metrics; log: Logger; connections: OpenConnections; sampler?: DecisionSampler }
 
 const ASSERTION = Symbol('moatless.assertion')
 const FORWARDED_AT = Symbol('moatless.forwardedAt')
@@ -65,7 +67,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
     },
     wsClientOptions: {
       rewriteRequestHeaders: (_headers: Record<string, string>, req: FastifyRequest) => {
-        logDecision(req, 101, opts.log, opts.metrics)
+        logDecision(req, 101, opts.log, opts.metrics, opts.sampler)
+        opts.connections.add(req)
         const h = headersFor(req, { ...req.headers })
         // The ws client sets its own handshake headers.
         for (const n of ['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'host', 'content-length', 'transfer-encoding']) delete h[n]

@@ -38,3 +38,18 @@ export function decodeRuleSet (body: string, levels: string[]): Decoded {
   if (!compiled.ok) return { ok: false, errors: compiled.errors.map((e) => `${e.path.join('.')}: ${e.message}`) }
   return { ok: true, ruleset: compiled.ruleset, stored }
 }
+
+/** One recent decision as replicas sample it (capped Redis stream), for `rules apply --dry-run`. */
+export interface DecisionSample {
+  /** ms since epoch */
+  t: number
+  replica: string
+  app: string
+  method: string
+  path: string
+  source_ip: string
+  identity: { sub: string; email?: string; email_verified?: boolean; groups: string[]; claims: Record<string, unknown>; via: 'session' | 'bearer' } | null
+  device: { id: string | null; trust: string; trustRank: number }
+  decision: 'allow' | 'deny' | 'unauthenticated'
+  rule: string
+}

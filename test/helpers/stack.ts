@@ -28,6 +28,7 @@ export interface StackOptions {
   config?: Record<string, unknown>
   idp?: StartedIdp
   port?: number
+  rulesPollMs?: number
   /** Serve the public listener over TLS with these PEM files (paths). */
   tls?: { cert: string; key: string }
 }
@@ -105,7 +106,8 @@ export async function startStack (opts: StackOptions): Promise<Stack> {
   })
   const logger = createLogger({ destination: sink, level: 'info' })
   const store = await openStore(config)
-  const moatless = await build({ config, store, logger })
+  const raw = loaded.loaded.raw.apps
+  const moatless = await build({ config, store, logger, rawApps: Array.isArray(raw) ? raw : [], rulesPollMs: opts.rulesPollMs })
   await moatless.idp.get()
   await moatless.app.listen({ host: '127.0.0.1', port })
   const admin = buildAdmin(moatless)
