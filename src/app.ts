@@ -16,6 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import { compileRuleSet, type RuleSet } from './authz/index.js'
 import { authorizeStage } from './authz/plugin.js'
+import { BearerVerifier } from './authn/bearer.js'
 import { Idp } from './authn/oidc.js'
 import { signInRoutes } from './authn/routes.js'
 import { backchannelLogout } from './authn/backchannel.js'
@@ -168,7 +169,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     listenerProto: tls === undefined ? 'http' : 'https',
     trustedProxies: trustedProxyList(config.trusted_proxies)
   })
-  await app.register(sessionStage, { sessions, cookieSealer })
+  await app.register(sessionStage, { sessions, cookieSealer, bearer: new BearerVerifier(idp, config.idp.groups_claim) })
   await app.register(deviceStage)
   await app.register(authorizeStage, { authenticateUrl: config.authenticate.url, metrics })
   await app.register(signInRoutes, { state, store, sessions, idp, cookieSealer, tokenSealer, log: logger })

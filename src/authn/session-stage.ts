@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { bearerCredential, type BearerResult, type BearerVerifier } from './bearer.js'
 import type { Sealer } from './seal.js'
 import type { Sessions } from './sessions.js'
 import { cookieNames, cookieValues } from './cookies.js'
@@ -10,12 +11,19 @@ export interface AppCookie { s: string; o: string }
 export interface SessionStageOptions {
   sessions: Sessions
   cookieSealer: Sealer
+  /** Verifies `Authorization: Bearer <JWT>` for API clients; absent, only cookies count. */
+  bearer?: BearerVerifier
 }
 
 /**
  * Stage 2: who the user is. Reads the app origin's own session cookie (sealed, bound to that
  * origin) and resolves the server-side session. A tampered, foreign, expired or revoked cookie
  * is simply no session. When the store cannot answer, the request is marked undecidable.
+ *
+ * Without a session, an `Authorization: Bearer` JWT from the IdP identifies the request
+ * instead. A token that fails verification is not just "no identity": the request is marked
+ * with the rule `invalid-token`, so authz answers 401 invalid_token (RFC 6750) rather than
+ * sending an API client to a sign-in page.
  */
 export const sessionStage = fp(async function sessionStage (fastify: FastifyInstance, opts: SessionStageOptions) {
   fastify.addHook('onRequest', async (req) => {
@@ -35,5 +43,26 @@ export const sessionStage = fp(async function sessionStage (fastify: FastifyInst
       ctx.identity = found.identity
       return
     }
+    // Nothing to do (and nothing to scan) for the common request without the header.
+    if (opts.bearer !== undefined && req.headers.authorization !== undefined) await fromBearer(req, opts.bearer)
   })
 }, { name: 'moatless-authn', fastify: '5.x', dependencies: ['moatless-intake'] })
+
+async function fromBearer (req: FastifyRequest, bearer: BearerVerifier): Promise<void> {
+  const ctx = req.moatless
+  const credential = bearerCredential(req.raw.rawHeaders)
+  if (credential.kind === 'none') return
+  const result: BearerResult = credential.kind === 'token'
+    ? await bearer.verify(credential.token)
+    : { status: 'invalid', reason: credential.reason }
+  switch (result.status) {
+    case 'ok':
+      ctx.identity = result.identity
+      return
+    case 'unavailable':
+      ctx.unavailable = true
+      return
+    case 'invalid':
+      ctx.decision = { decision: 'unauthenticated', rule: 'invalid-token', reasons: [`invalid-token: ${result.reason}`] }
+  }
+}

@@ -26,6 +26,8 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
       ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the session store cannot be reached'] }
       return unavailable(req, reply)
     }
+    // authn marks a rejected bearer token this way (ctx.identity stays null).
+    const invalidToken = ctx.decision?.rule === 'invalid-token' ? ctx.decision : null
     const d = evaluate(app, { identity: ctx.identity, device: ctx.device, method: req.raw.method ?? 'GET', path: ctx.path, sourceIp: ctx.clientIp })
     ctx.decision = d
     opts.metrics.decisionSeconds.observe({ decision: d.decision }, (performance.now() - ctx.startedAt) / 1000)
@@ -37,6 +39,13 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
       return
     }
     if (d.decision === 'unauthenticated') {
+      // RFC 6750 3.1: a presented token that fails is answered 401 invalid_token, browsers
+      // included (a sign-in redirect cannot fix an API client's token). Public paths still
+      // pass: the header may be meant for the app itself.
+      if (invalidToken !== null) {
+        ctx.decision = invalidToken
+        return sendJson(reply.header('www-authenticate', 'Bearer error="invalid_token"'), 401, { error: 'invalid_token', request_id: req.id })
+      }
       if (ctx.wantsHtml) {
         return reply.code(302).headers({ location: signIn + encodeURIComponent(app.origin + ctx.path + ctx.search), 'cache-control': 'no-store' }).send()
       }

@@ -3,6 +3,8 @@ import { Command, Option } from 'commander'
 import { createLogger } from '../log.js'
 import { checkConfig, checkedOrExit } from './load.js'
 import { formatErrors } from '../config/index.js'
+import { registerRulesCommands } from './rules.js'
+import { registerSessionsCommands } from './sessions.js'
 
 const program = new Command()
 program.name('moatless').description('Zero-trust access proxy: every request authenticated, device-checked and authorized')
@@ -62,5 +64,8 @@ program.command('demo')
     const { runDemo } = await import('../demo/run.js')
     await runDemo({ redis: opts.redis, port: Number(opts.port) })
   })
+
+registerRulesCommands(program)
+registerSessionsCommands(program)
 
 await program.parseAsync(process.argv)

@@ -245,14 +245,27 @@ export class RedisStore implements Store {
 
   async addDecisionSamples (samples: string[]): Promise<void> {
     if (samples.length === 0) return
-    const p = this.client.pipeline()
-    for (const s of samples) p.xadd(this.k('decisions'), 'MAXLEN', '~', DECISION_SAMPLES_MAX, '*', 'd', s)
-    await execOrThrow(p)
+    // One stream entry per batch: one command per flush, however busy the replica is.
+    await this.client.xadd(this.k('decisions'), 'MAXLEN', '~', Math.ceil(DECISION_SAMPLES_MAX / 100), '*', 'batch', JSON.stringify(samples))
   }
 
   async recentDecisionSamples (count: number): Promise<string[]> {
-    const entries = await this.client.xrevrange(this.k('decisions'), '+', '-', 'COUNT', count)
-    return entries.map(([, fields]) => fields[1] ?? '').filter((s) => s.length > 0)
+    const out: string[] = []
+    let end = '+'
+    while (out.length < count) {
+      const entries = await this.client.xrevrange(this.k('decisions'), end, '-', 'COUNT', 20)
+      if (entries.length === 0) break
+      for (const [id, fields] of entries) {
+        if (id === end) continue
+        const batch = JSON.parse(fields[1] ?? '[]') as string[]
+        for (let i = batch.length - 1; i >= 0 && out.length < count; i--) out.push(batch[i] as string)
+      }
+      const lastId = entries[entries.length - 1]?.[0]
+      if (lastId === undefined || lastId === end) break
+      end = lastId
+      if (entries.length < 20) break
+    }
+    return out
   }
 
   async publish (event: StoreEvent): Promise<void> {

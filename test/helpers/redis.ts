@@ -7,8 +7,10 @@
  * exits, also on SIGINT/SIGTERM (tap's timeout), so no redis-server outlives its test.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 import { freePort } from './ports.js'
 
@@ -45,16 +47,21 @@ function installCleanup(): void {
   }
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * `persist: true` keeps data across stop()/start() (append-only file, fsync on every write),
+ * so an outage can be tested without losing sessions: like a Redis that went away and came back.
+ */
+export async function startRedis(opts: { persist?: boolean } = {}): Promise<RedisServer> {
   installCleanup()
   let child: ChildProcess | undefined
   let port = 0
+  const dataDir = opts.persist === true ? mkdtempSync(join(tmpdir(), 'moatless-redis-')) : undefined
 
   // A port from freePort() can be taken by someone else before redis binds it: try a few.
   for (let attempt = 0; ; attempt++) {
     port = await freePort()
     try {
-      child = await spawnRedis(port)
+      child = await spawnRedis(port, dataDir)
       break
     } catch (err) {
       if (attempt >= 4) throw err
@@ -74,16 +81,19 @@ export async function startRedis(): Promise<RedisServer> {
     stop,
     async start() {
       if (child !== undefined) throw new Error(`redis-server on port ${port} is already running`)
-      child = await spawnRedis(port)
+      child = await spawnRedis(port, dataDir)
     },
     close: stop,
   }
 }
 
-async function spawnRedis(port: number): Promise<ChildProcess> {
+async function spawnRedis(port: number, dataDir?: string): Promise<ChildProcess> {
+  const persistence = dataDir === undefined
+    ? ['--appendonly', 'no', '--dir', tmpdir()]
+    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir]
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmpdir(), '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--loglevel', 'warning'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   running.add(child)

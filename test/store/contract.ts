@@ -110,6 +110,45 @@ export function storeContract (t: Test, make: () => Promise<ContractFixture>, no
     t.equal(await store.get(`${key}-missing`), null)
   })
 
+  t.test('rule sets: versions, activation with history, seeding only when empty', async (t) => {
+    const { store } = await make()
+    const events: StoreEvent[] = []
+    store.onEvent((e) => events.push(e))
+    t.equal(await store.activeRuleSetVersion(), null)
+    t.equal(await store.seedRuleSet('v1', 'body1'), true)
+    t.equal(await store.seedRuleSet('v0', 'body0'), false, 'seeding never replaces an active set')
+    t.equal(await store.activeRuleSetVersion(), 'v1')
+    await store.putRuleSet('v2', 'body2')
+    t.equal(await store.getRuleSet('v2'), 'body2')
+    await store.activateRuleSet('v2')
+    t.equal(await store.activeRuleSetVersion(), 'v2')
+    t.same((await store.ruleSetHistory()).map((h) => h.version), ['v2', 'v1'])
+    await t.rejects(store.activateRuleSet('nope'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.ok(events.some((e) => e.type === 'rules-changed' && e.version === 'v2'), 'activation is announced')
+  })
+
+  t.test('leases are exclusive until released or expired', async (t) => {
+    const { store, advance } = await make()
+    const name = `lease-${Math.random()}`
+    t.equal(await store.acquireLease(name, 'a', 300), true)
+    t.equal(await store.acquireLease(name, 'b', 300), false)
+    await store.releaseLease(name, 'b')
+    t.equal(await store.acquireLease(name, 'b', 300), false, 'only the owner releases')
+    await store.releaseLease(name, 'a')
+    t.equal(await store.acquireLease(name, 'b', 300), true)
+    await advance(450)
+    t.equal(await store.acquireLease(name, 'c', 300), true, 'expired')
+  })
+
+  t.test('decision samples: newest first, bounded by count', async (t) => {
+    const { store } = await make()
+    await store.addDecisionSamples(['1', '2', '3'])
+    await store.addDecisionSamples(['4', '5'])
+    t.same(await store.recentDecisionSamples(4), ['5', '4', '3', '2'])
+    t.same(await store.recentDecisionSamples(100), ['5', '4', '3', '2', '1'])
+  })
+
   t.test('events reach listeners', async (t) => {
     const { store } = await make()
     const got = new Promise<StoreEvent>((resolve) => store.onEvent(resolve))
