@@ -50,7 +50,8 @@ export async function backchannelLogout (fastify: FastifyInstance, opts: { idp: 
 
     const candidates = sub !== undefined ? await opts.store.listSessions({ user: sub }) : await opts.store.listSessions()
     const ids = candidates
-      .filter((s) => (sub === undefined || s.sub === sub) && (sid === undefined || s.claims.sid === sid))
+      // With both: that IdP session, or (where we never learned the sid) every session of the user.
+      .filter((s) => sub === undefined ? s.claims.sid === sid : s.sub === sub && (sid === undefined || s.claims.sid === undefined || s.claims.sid === sid))
       .map((s) => s.id)
     if (ids.length > 0) await opts.revoke(ids)
     opts.log.info({ user: sub ?? null, sessions: ids.length }, 'back-channel logout: sessions ended')

@@ -25,7 +25,25 @@ export function action<A extends unknown[]> (fn: (...args: A) => Promise<void>):
       process.stderr.write(message.endsWith('\n') ? message : message + '\n')
       process.exitCode = 1
     }
+    exitWhenFlushed()
   }
+}
+
+/**
+ * The command is done. ioredis leaves a 2 s timer behind when a client that never connected
+ * is disconnected (AbstractConnector#disconnect waits for a `close` that already happened),
+ * which would make "Redis is unreachable" take 5 s instead of 3. Once stdout and stderr are
+ * flushed, nothing left can matter; the timer is unref'd, so a clean exit is not delayed.
+ */
+function exitWhenFlushed (): void {
+  const check = (): void => {
+    if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) {
+      setTimeout(check, 50).unref()
+      return
+    }
+    process.exit()
+  }
+  setTimeout(check, 100).unref()
 }
 
 export function printLine (line = ''): void {

@@ -173,7 +173,7 @@ t.test('attacks: each token is invalid', async (t) => {
     // The unsecured JWT: `alg: none` and an empty signature, hoping the verifier takes the
     // header's word for it (CVE-2015-9235 and many since).
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(goodClaims())}.`
-    t.match(await verifier.verify(token), { status: 'invalid' })
+    t.match(await verifier.verify(token), { status: 'invalid', reason: /^alg-not-allowed/ })
   })
 
   t.test('alg confusion: HS256 keyed with the IdP public key', async (t) => {
@@ -202,7 +202,7 @@ t.test('attacks: each token is invalid', async (t) => {
     // matching private key: a verifier that uses the embedded key verifies the attacker's
     // signature with the attacker's key (CVE-2018-0114).
     const token = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'RS256', jwk: attackerJwk }).sign(attacker.privateKey)
-    t.match(await verifier.verify(token), { status: 'invalid' })
+    t.match(await verifier.verify(token), { status: 'invalid', reason: /^bad-signature/ })
   })
 
   t.test('jku and x5u pointing to the attacker', async (t) => {
@@ -211,7 +211,7 @@ t.test('attacks: each token is invalid', async (t) => {
     // attacker's choosing: SSRF).
     const evil = await attackerServer(t)
     const token = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'RS256', kid: 'attacker-1', jku: `${evil.url}/jwks.json`, x5u: `${evil.url}/cert.pem` }).sign(attacker.privateKey)
-    t.match(await verifier.verify(token), { status: 'invalid' })
+    t.match(await verifier.verify(token), { status: 'invalid', reason: /^unknown-key/ })
     t.same(evil.hits, [], 'nothing was fetched from the attacker')
   })
 
@@ -224,7 +224,7 @@ t.test('attacks: each token is invalid', async (t) => {
     const cert = new X509Certificate(await readFile(join(dir, 'c.pem')))
     const key = await importPKCS8(await readFile(join(dir, 'k.pem'), 'utf8'), 'RS256')
     const token = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'RS256', x5c: [cert.raw.toString('base64')] }).sign(key)
-    t.match(await verifier.verify(token), { status: 'invalid' })
+    t.match(await verifier.verify(token), { status: 'invalid', reason: /^bad-signature/ })
   })
 
   t.test('tampered payload', async (t) => {
@@ -294,7 +294,7 @@ t.test('attacks: each token is invalid', async (t) => {
     // A genuine ID token for a client with the same id at a different IdP.
     const other = await startIdp({ clients: [{ client_id: 'moatless', client_secret: SECRET, redirect_uris: [REDIRECT_URI] }] })
     t.teardown(() => other.close())
-    t.match(await verifier.verify(await mint(other)), { status: 'invalid' })
+    t.match(await verifier.verify(await mint(other)), { status: 'invalid', reason: /^unknown-key/ })
   })
 
   t.test('logout token replayed as a bearer', async (t) => {

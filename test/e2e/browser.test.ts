@@ -12,7 +12,7 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { startDemo } from '../../src/demo/run.js'
+import { startDemo, type Demo } from '../../src/demo/run.js'
 import { createLogger } from '../../src/log.js'
 import { freePort } from '../helpers/ports.js'
 
@@ -29,14 +29,16 @@ const sink = new Writable({
   }
 })
 
-const demo = await startDemo({ port: await freePort(), logger: createLogger({ destination: sink, level: 'info' }) })
+// Both take a second or two; start them side by side.
+const [demo, browser]: [Demo, Browser] = await Promise.all([
+  freePort().then((port) => startDemo({ port, logger: createLogger({ destination: sink, level: 'info' }) })),
+  chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync']
+  })
+])
 t.teardown(() => demo.close())
-
-const browser: Browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync']
-})
 t.teardown(() => browser.close())
 
 async function shot (page: Page, name: string, docsName?: string): Promise<void> {
