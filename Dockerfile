@@ -13,7 +13,6 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-COPY bin ./bin
 COPY src ./src
 # `npm ci` runs the `prepare` script (the build) as well; the explicit build keeps the step
 # honest if `prepare` ever changes.

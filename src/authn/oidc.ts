@@ -61,7 +61,7 @@ export class Idp {
     }
   }
 
-  async authorizationUrl (p: { state: string; nonce: string; codeVerifier: string }): Promise<string> {
+  async authorizationUrl (p: { state: string; nonce: string; codeVerifier: string; maxAgeSec?: number }): Promise<string> {
     const config = await this.get()
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri,
@@ -71,7 +71,8 @@ export class Idp {
       nonce: p.nonce,
       code_challenge: await client.calculatePKCECodeChallenge(p.codeVerifier),
       code_challenge_method: 'S256',
-      ...(this.cfg.scopes.includes('offline_access') ? { prompt: 'consent' } : {})
+      ...(this.cfg.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
+      ...(p.maxAgeSec === undefined ? {} : { max_age: String(p.maxAgeSec) })
     })
     return url.href
   }

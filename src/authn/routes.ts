@@ -57,14 +57,14 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
   }
 
   /** The session behind this origin's cookie, if any (auth origin or app origin). */
-  const currentSession = async (req: FastifyRequest, origin: string): Promise<{ id: string } | 'unavailable' | null> => {
+  const currentSession = async (req: FastifyRequest, origin: string): Promise<{ id: string; created_at: number } | 'unavailable' | null> => {
     const name = cookieNames(origin.startsWith('https:')).session
     for (const v of cookieValues(req.headers.cookie, name)) {
       const c = opts.cookieSealer.unseal<AppCookie>(v)
       if (c === null || c.o !== origin) continue
       const found = await opts.sessions.lookup(c.s)
       if (found.status === 'unavailable') return 'unavailable'
-      if (found.status === 'ok') return { id: found.record.id }
+      if (found.status === 'ok') return { id: found.record.id, created_at: found.record.created_at }
     }
     return null
   }
@@ -85,7 +85,10 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
     const authOrigin = new URL(authUrl()).origin
     const existing = await currentSession(req, authOrigin)
     if (existing === 'unavailable') return failed(req, reply, 'The session store is unavailable; try again shortly.', 503)
-    if (existing !== null && rd !== null) return await handoffTo(reply, existing.id, rd)
+    // A sensitive app (session_max_age) needs a sign-in younger than that: re-authenticate at the IdP.
+    const maxAge = rd === null ? undefined : opts.state.current.ruleset.apps.find((a) => a.origin === rd?.origin)?.config.session_max_age
+    const tooOld = existing !== null && maxAge !== undefined && Date.now() - existing.created_at > maxAge
+    if (existing !== null && rd !== null && !tooOld) return await handoffTo(reply, existing.id, rd)
 
     const names = cookieNames(authSecure())
     let binding = cookieValues(req.headers.cookie, names.login).map((v) => opts.cookieSealer.unseal<Binding>(v)).find((b) => b !== null && typeof b.b === 'string')?.b
@@ -98,7 +101,7 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
     const verifier = client.randomPKCECodeVerifier()
     let location: string
     try {
-      location = await opts.idp.authorizationUrl({ state, nonce, codeVerifier: verifier })
+      location = await opts.idp.authorizationUrl({ state, nonce, codeVerifier: verifier, maxAgeSec: maxAge === undefined ? undefined : Math.floor(maxAge / 1000) })
     } catch {
       return failed(req, reply, 'The identity provider cannot be reached right now; try again shortly.', 503)
     }
