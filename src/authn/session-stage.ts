@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { LRUCache } from 'lru-cache'
 import { bearerCredential, type BearerResult, type BearerVerifier } from './bearer.js'
 import type { Sealer } from './seal.js'
 import type { Sessions } from './sessions.js'
@@ -25,7 +26,24 @@ export interface SessionStageOptions {
  * with the rule `invalid-token`, so authz answers 401 invalid_token (RFC 6750) rather than
  * sending an API client to a sign-in page.
  */
+/**
+ * Unsealing (AES-GCM) costs microseconds; a browser sends the same cookie on every request.
+ * Only successful unseals are remembered, so garbage cannot crowd out real cookies for long.
+ */
+function unsealCached (unsealed: LRUCache<string, AppCookie>, sealer: Sealer, value: string): AppCookie | null {
+  let c = unsealed.get(value)
+  if (c === undefined) {
+    const fresh = sealer.unseal<AppCookie>(value)
+    if (fresh === null) return null
+    c = fresh
+    unsealed.set(value, c)
+  }
+  return c
+}
+
 export const sessionStage = fp(async function sessionStage (fastify: FastifyInstance, opts: SessionStageOptions) {
+  // One cache per sealer (per secret): a value is only ever trusted by the key that sealed it.
+  const unsealed = new LRUCache<string, AppCookie>({ max: 100_000 })
   fastify.addHook('onRequest', async (req) => {
     const ctx = req.moatless
     const app = ctx.app
@@ -33,10 +51,14 @@ export const sessionStage = fp(async function sessionStage (fastify: FastifyInst
     const name = cookieNames(app.origin.startsWith('https:')).session
     const values = cookieValues(req.headers.cookie, name)
     for (const v of values) {
-      const c = opts.cookieSealer.unseal<AppCookie>(v)
+      const c = unsealCached(unsealed, opts.cookieSealer, v)
       if (c === null || c.o !== app.origin || typeof c.s !== 'string') continue
       const found = await opts.sessions.lookup(c.s)
-      if (found.status === 'unavailable') { ctx.unavailable = true; return }
+      if (found.status === 'unavailable') {
+        ctx.unavailable = true
+        ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the session store cannot be reached'] }
+        return
+      }
       if (found.status !== 'ok') continue
       const maxAge = app.config.session_max_age
       if (maxAge !== undefined && Date.now() - found.record.created_at > maxAge) continue
@@ -61,6 +83,7 @@ async function fromBearer (req: FastifyRequest, bearer: BearerVerifier): Promise
       return
     case 'unavailable':
       ctx.unavailable = true
+      ctx.decision = { decision: 'deny', rule: 'idp-unavailable', reasons: ['the identity provider\'s keys cannot be fetched'] }
       return
     case 'invalid':
       ctx.decision = { decision: 'unauthenticated', rule: 'invalid-token', reasons: [`invalid-token: ${result.reason}`] }

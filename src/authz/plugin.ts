@@ -23,7 +23,7 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
     const app = ctx.app
     if (ctx.site !== 'app' || app === null || req.routeOptions.config.moatless !== undefined) return
     if (ctx.unavailable) {
-      ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the session store cannot be reached'] }
+      ctx.decision ??= { decision: 'deny', rule: 'undecidable', reasons: ['the decision cannot be made right now'] }
       return unavailable(req, reply)
     }
     // authn marks a rejected bearer token this way (ctx.identity stays null).
@@ -73,7 +73,7 @@ function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {
 function unavailable (req: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.header('retry-after', '5')
   if (req.moatless.wantsHtml) {
-    return sendPage(reply, 503, 'Temporarily unavailable', '<p>Moatless cannot verify your session right now, so it refuses the request rather than guess. Try again in a few seconds.</p>' + requestMeta(req.id))
+    return sendPage(reply, 503, 'Temporarily unavailable', '<p>Moatless cannot verify who you are right now, so it refuses the request rather than guess. Try again in a few seconds.</p>' + requestMeta(req.id))
   }
   return sendJson(reply, 503, { error: 'unavailable', request_id: req.id })
 }

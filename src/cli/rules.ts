@@ -253,7 +253,7 @@ async function readStored (store: Store, version: string): Promise<StoredRuleSet
  * what is stored, so export → apply is `unchanged`.
  */
 function escapeVariables (v: unknown): unknown {
-  if (typeof v === 'string') return v.replaceAll('${', '$${')
+  if (typeof v === 'string') return v.replaceAll('${', () => '$${') // a function: '$$' in a replacement string is one '$'
   if (Array.isArray(v)) return v.map(escapeVariables)
   if (v !== null && typeof v === 'object') {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, escapeVariables(x)]))

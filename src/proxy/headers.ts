@@ -39,6 +39,8 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
     if (kept === undefined) delete out.cookie
     else out.cookie = kept
   }
+  // A bearer token we consumed is the user's IdP credential: it does not travel on.
+  if (ctx.identity?.via === 'bearer') delete out.authorization
   const app = ctx.app
   out.host = app !== null && app.config.preserve_host ? ctx.host : upstreamHost
   out['x-request-id'] = ctx.id
