@@ -19,21 +19,36 @@ export async function startServer (config: Config, logger: Logger, opts: { rawAp
   } else if (!store.healthy) {
     logger.warn('store: Redis is not reachable yet; requests get 503 until it is')
   }
-  const moatless = await build({ config, store, logger, rawApps: opts.rawApps })
-  const admin = buildAdmin(moatless)
-  const url = await moatless.app.listen({ host: config.listen.address, port: config.listen.port })
-  const adminUrl = await admin.listen({ host: config.admin.address, port: config.admin.port })
-  logger.info({ url, admin: adminUrl, apps: moatless.state.current.ruleset.apps.map((a) => a.name) }, 'moatless listening')
+  let moatless: Moatless | undefined
+  let admin: ReturnType<typeof buildAdmin> | undefined
+  let url: string
+  let adminUrl: string
+  try {
+    moatless = await build({ config, store, logger, rawApps: opts.rawApps })
+    admin = buildAdmin(moatless)
+    url = await moatless.app.listen({ host: config.listen.address, port: config.listen.port })
+    adminUrl = await admin.listen({ host: config.admin.address, port: config.admin.port })
+  } catch (err) {
+    // Nothing half-started is left behind (listeners, IdP discovery retries, store connections).
+    await moatless?.app.close().catch(() => {})
+    await admin?.close().catch(() => {})
+    moatless?.idp.close()
+    await store.close()
+    throw err
+  }
+  const m = moatless
+  const a = admin
+  logger.info({ url, admin: adminUrl, apps: m.state.current.ruleset.apps.map((x) => x.name) }, 'moatless listening')
   let closing: Promise<void> | null = null
   return {
-    moatless,
+    moatless: m,
     url,
     adminUrl,
     close () {
       closing ??= (async () => {
-        await moatless.app.close()
-        await admin.close()
-        moatless.idp.close()
+        await m.app.close()
+        await a.close()
+        m.idp.close()
         await store.close()
       })()
       return closing

@@ -39,6 +39,7 @@ const STYLE = `
   .hint{margin-top:22px;background:#f9fafb;border:1px dashed #d1d5db;border-radius:8px;padding:10px 12px;font-size:12.5px}
   .hint table{width:100%;border-collapse:collapse}
   .hint td{padding:2px 4px;vertical-align:top}
+  .hint td code{white-space:nowrap}
   code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
   .cancel{display:block;text-align:center;margin-top:12px;font-size:13px;color:#6b7280}
 `
