@@ -19,6 +19,9 @@ import { DECISION_SAMPLES_MAX, type Store } from '../store/index.js'
 import { action, CliError, count, iso, oneLine, printJson, printLine } from './output.js'
 import { loadChecked, withStore } from './store.js'
 
+/** explain's client address when none is given: a documentation address (RFC 5737), i.e. "from the internet". */
+const DEFAULT_SOURCE_IP = '203.0.113.9'
+
 const configOption = (): Option => new Option('-c, --config <file>', 'config file (YAML)').makeOptionMandatory()
 
 export function registerRulesCommands (program: Command): void {
@@ -345,8 +348,6 @@ function rulesOf (app: unknown): number {
 }
 
 // --- explain --------------------------------------------------------------------------------
-
-const DEFAULT_SOURCE_IP = '203.0.113.9'
 
 interface ExplainOptions {
   config: string

@@ -373,7 +373,7 @@ t.test('a memory-store config: commands that need the store say so', async (t) =
   const commands = [['apply'], ['apply', '--dry-run'], ['export'], ['rollback'], ['history']]
   const runs = await Promise.all(commands.map((cmd) => run('rules', ...cmd, '--config', file)))
   runs.forEach((r, i) => {
-    const name = commands[i]?.join(' ')
+    const name = String(commands[i]?.join(' '))
     t.equal(r.code, 1, name)
     t.match(r.err, /needs store\.redis/, name)
     t.equal(r.out, '')
