@@ -7,6 +7,7 @@
  *   device-trust  (device-trust)  device identity → trust level
  *   authz         (authz)         rules → allow | 302/401 | 403 | 503
  *   sign-in       (authn)         /.moatless/* endpoints: sign_in, callback, handoff, sign_out
+ *   device-report (device-trust)  POST /.moatless/device/report: signed posture reports
  *   forward       (proxy)         assertion + upstream headers → @fastify/http-proxy
  *   decision-log  (proxy)         one log line per request
  */
@@ -26,7 +27,12 @@ import { sessionStage } from './authn/session-stage.js'
 import { Sessions } from './authn/sessions.js'
 import type { Config } from './config/schema.js'
 import { StateHolder, type RuntimeState } from './context.js'
+import { ClientCertificates } from './device-trust/client-cert.js'
+import { DeviceTrust } from './device-trust/device-trust.js'
+import { DeviceInventory } from './device-trust/inventory.js'
+import { deviceReport } from './device-trust/report.js'
 import { deviceStage } from './device-trust/stage.js'
+import { TrustLevels } from './device-trust/trust-levels.js'
 import { MoatlessError } from './errors.js'
 import { Metrics } from './metrics.js'
 import { sendJson } from './pages.js'
@@ -60,6 +66,7 @@ export interface Moatless {
   connections: OpenConnections
   rules: RuleSync
   refresher: SessionRefresher
+  devices: DeviceTrust
   /** Replaces the rule set atomically (already compiled, off the request path). */
   swapRuleSet (ruleset: RuleSet): void
   /** Stops background work (rule polling, sampling); the fastify instance is closed separately. */
@@ -116,6 +123,24 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
       }
     }
   })
+  const tls = config.listen.tls
+  const outageGraceMs = config.store?.store_outage_grace ?? 0
+  const devices = new DeviceTrust({
+    store,
+    inventory: new DeviceInventory(store, { outageGraceMs }),
+    levels: new TrustLevels(config.device_trust.levels, config.device_trust.report_max_age),
+    certificates: tls?.client_ca === undefined ? null : new ClientCertificates(readFileSync(tls.client_ca, 'utf8')),
+    audience: config.authenticate.url,
+    outageGraceMs
+  })
+  // After the inventory's own listener (registered first) has dropped the old record.
+  store.onEvent((e) => {
+    if (e.type !== 'device-changed') return
+    const affected = connections.ofDevices(new Set([e.id]))
+    if (affected.length === 0) return
+    void Promise.all(affected.map(async (c) => { c.update(await devices.recheck(c.deviceId, c.identity)) }))
+      .then(() => connections.reauthorize(state.current.ruleset, 'device changed'))
+  })
   const swapRuleSet = (ruleset: RuleSet): void => {
     state.swap(runtimeState(state.current.config, ruleset))
     connections.reauthorize(ruleset, 'rules changed')
@@ -131,7 +156,6 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
   await rules.start()
   const signer = await AssertionSigner.load({ file: config.signing_key, store, issuer: config.authenticate.url })
   const authHost = new URL(config.authenticate.url).host
-  const tls = config.listen.tls
 
   const app: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
@@ -170,9 +194,10 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     trustedProxies: trustedProxyList(config.trusted_proxies)
   })
   await app.register(sessionStage, { sessions, cookieSealer, bearer: new BearerVerifier(idp, config.idp.groups_claim) })
-  await app.register(deviceStage)
+  await app.register(deviceStage, { devices, certificates: devices.certificates, registry: metrics.registry })
   await app.register(authorizeStage, { authenticateUrl: config.authenticate.url, metrics })
   await app.register(signInRoutes, { state, store, sessions, idp, cookieSealer, tokenSealer, log: logger })
+  await app.register(deviceReport, { store, levels: devices.levels, authenticateUrl: config.authenticate.url, log: logger })
   await app.register(backchannelLogout, { idp, store, log: logger, revoke: (ids: string[]) => sessions.revokeMany(ids) })
   app.get('/.well-known/moatless/jwks.json', { config: { moatless: { internal: 'any' } } }, async (_req, reply) => {
     return sendJson(reply.header('cache-control', 'public, max-age=300'), 200, signer.jwks())
@@ -196,6 +221,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     connections,
     rules,
     refresher,
+    devices,
     swapRuleSet,
     stop () { rules.stop(); sampler.close() }
   }

@@ -27,6 +27,19 @@ export interface DeviceContext {
   trustRank: number
   /** Plain-language reasons why the device is not at a higher level (for deny pages). */
   reasons: string[]
+  /**
+   * For each configured level the device is not at: what it lacks and what its user can do
+   * about it (deny pages). Absent when there is nothing to say (no device presented).
+   */
+  shortfalls?: Readonly<Record<string, readonly DeviceShortfall[]>>
+}
+
+/** One thing between a device and a trust level, in plain words, with the way to fix it. */
+export interface DeviceShortfall {
+  /** e.g. 'disk encryption is off' */
+  reason: string
+  /** e.g. 'Turn on disk encryption (FileVault / BitLocker / LUKS), then run `moatless agent report`.' */
+  remedy: string
 }
 
 export const NO_DEVICE: DeviceContext = Object.freeze({ id: null, trust: 'none', trustRank: 0, reasons: [] as string[] }) as DeviceContext
@@ -71,6 +84,8 @@ export interface RequestContext {
   search: string
   host: string
   clientIp: string
+  /** The TCP peer is one of `trusted_proxies`: its X-Forwarded-* and X-Client-Cert headers are believed. */
+  peerTrusted: boolean
   /** Scheme the client used, as far as we can tell (listener, or a trusted proxy's X-Forwarded-Proto). */
   proto: 'http' | 'https'
   /** X-Forwarded-For value to send upstream. */

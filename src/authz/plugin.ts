@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import type { DeviceContext } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { escapeHtml, list, requestMeta, sendJson, sendPage } from '../pages.js'
 import { evaluate } from './evaluate.js'
@@ -63,11 +64,51 @@ function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const who = ctx.identity?.email ?? ctx.identity?.sub ?? 'unknown user'
   const reasons = d?.reasons ?? []
   const body = `<p>You are signed in as <b>${escapeHtml(who)}</b>, but <b>${escapeHtml(ctx.app?.name ?? '')}</b> does not let this request through.</p>` +
+    deviceAdvice(reasons, ctx.device) +
     `<p>Decided by rule <code>${escapeHtml(rule)}</code>.${reasons.length === 0 ? '' : rule === 'default-deny' ? ' No rule lets this request through; what each one needs:' : ' Why:'}</p>` +
     (reasons.length > 0 ? list(reasons) : '') +
     `<p>Device: ${escapeHtml(ctx.device.id ?? 'not identified')} (trust level <code>${escapeHtml(ctx.device.trust)}</code>).</p>` +
     '<p><a class="button" href="/.moatless/sign_out">Sign out</a></p>' + requestMeta(req.id)
   return sendPage(reply, 403, 'Access denied', body)
+}
+
+const NEEDS_LEVEL = /: device-(?:unauthorized|unauthenticated): needs a device at level ([a-z0-9_-]+);/
+
+/**
+ * When a rule wanted a better device: what it needs, what this device lacks, and what to do
+ * next, in plain words. Of several levels wanted, the lowest (the easiest to reach).
+ */
+function deviceAdvice (reasons: readonly string[], device: DeviceContext): string {
+  const wanted = new Set<string>()
+  for (const r of reasons) {
+    const m = NEEDS_LEVEL.exec(r)
+    if (m !== null) wanted.add(m[1] as string)
+  }
+  if (wanted.size === 0) return ''
+  const order = Object.keys(device.shortfalls ?? {})
+  const level = [...wanted].sort((a, b) => rank(order, a) - rank(order, b))[0] as string
+  const lacks = device.shortfalls?.[level] ?? []
+  const needs = `This app needs a device at level <b>${escapeHtml(level)}</b>`
+  if (device.id === null && lacks.length === 0) {
+    return `<p>${needs}; no device was identified.</p>` +
+      '<p>What to do: use an enrolled device, with its client certificate installed in this browser or the Moatless device agent running on it. ' +
+      'A new device is enrolled by IT (<code>moatless devices enroll</code>).</p>'
+  }
+  const state = device.id === null || device.trustRank === 0 ? 'this device is not trusted' : `this device is <b>${escapeHtml(device.trust)}</b>`
+  const what = lacks.length > 0 ? `: ${lacks.map((l) => escapeHtml(l.reason)).join(', ')}` : ''
+  const remedies = [...new Set(lacks.map((l) => l.remedy))]
+  return `<p>${needs}; ${state}${what}.</p>` +
+    (remedies.length === 0 ? '' : `<p>What to do:</p><ul>${remedies.map((r) => `<li>${withCode(r)}</li>`).join('')}</ul>`)
+}
+
+function rank (order: string[], level: string): number {
+  const i = order.indexOf(level)
+  return i === -1 ? Number.MAX_SAFE_INTEGER : i
+}
+
+/** Escapes, then shows `command` spans as code. */
+function withCode (text: string): string {
+  return escapeHtml(text).replace(/`([^`]+)`/g, '<code>$1</code>')
 }
 
 function unavailable (req: FastifyRequest, reply: FastifyReply): FastifyReply {

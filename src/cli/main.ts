@@ -5,6 +5,8 @@ import { checkConfig, checkedOrExit } from './load.js'
 import { formatErrors } from '../config/index.js'
 import { registerRulesCommands } from './rules.js'
 import { registerSessionsCommands } from './sessions.js'
+import { registerDevicesCommands } from './devices.js'
+import { registerAgentCommands } from './agent.js'
 
 const program = new Command()
 program.name('moatless').description('Zero-trust access proxy: every request authenticated, device-checked and authorized')
@@ -67,5 +69,7 @@ program.command('demo')
 
 registerRulesCommands(program)
 registerSessionsCommands(program)
+registerAgentCommands(program)
+registerDevicesCommands(program)
 
 await program.parseAsync(process.argv)

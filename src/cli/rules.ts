@@ -15,7 +15,7 @@ import type { DeviceContext, Identity } from '../context.js'
 import type { LoadedConfig } from '../config/index.js'
 import { normalizeRequestTarget, type NormalizeRejection } from '../proxy/normalize-path.js'
 import { decodeRuleSet, encodeRuleSet, type DecisionSample, type StoredRuleSet } from '../rules/ruleset.js'
-import { DECISION_SAMPLES_MAX, type Store } from '../store/index.js'
+import { DECISION_SAMPLES_MAX, type Store } from '../store/store.js'
 import { action, CliError, count, iso, oneLine, printJson, printLine } from './output.js'
 import { loadChecked, withStore } from './store.js'
 

@@ -4,7 +4,7 @@
  * once (src/authn/sessions.ts) instead of trusting its copy until the cache times out.
  */
 import { Command, Option } from 'commander'
-import type { SessionRecord } from '../store/index.js'
+import type { SessionRecord } from '../store/store.js'
 import { action, CliError, count, iso, oneLine, printJson, printLine } from './output.js'
 import { loadChecked, withStore } from './store.js'
 

@@ -1,14 +1,59 @@
+import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { Counter } from 'prom-client'
+import type { Registry } from 'prom-client'
 import { NO_DEVICE } from '../context.js'
+import type { ClientCertificates } from './client-cert.js'
+import type { DeviceTrust } from './device-trust.js'
+
+export interface DeviceStageOptions {
+  devices: DeviceTrust
+  /** Present when `listen.tls.client_ca` is configured: client certificates name devices. */
+  certificates: ClientCertificates | null
+  /** Where the per-trust-level request counter is registered (the admin /metrics registry). */
+  registry?: Registry
+}
 
 /**
- * Stage 3: which device the request comes from and how far it is trusted. Until device
- * identity (client certificates, device tokens) and posture are in place, every request is
- * from an unidentified device: trust level `none`.
+ * Stage 3: which device the request comes from and how far it is trusted (device-trust.ts).
+ * Only for app requests with a signed-in user: a device counts only as its owner's, so without
+ * a user there is nothing to grade, and such a request costs nothing here. A request without
+ * any device evidence is trust `none` at once.
  */
-export const deviceStage = fp(async function deviceStage (fastify: FastifyInstance) {
+export const deviceStage = fp(async function deviceStage (fastify: FastifyInstance, opts: DeviceStageOptions) {
+  const byTrust = new Counter({
+    name: 'moatless_device_trust_requests_total',
+    help: 'Requests of signed-in users to apps, by the trust level of the device they came from',
+    labelNames: ['trust'] as const,
+    registers: opts.registry === undefined ? [] : [opts.registry]
+  })
+  const certs = opts.certificates
+
   fastify.addHook('onRequest', async (req) => {
-    req.moatless.device = NO_DEVICE
+    const ctx = req.moatless
+    ctx.device = NO_DEVICE
+    if (ctx.site !== 'app' || ctx.app === null || ctx.unavailable || ctx.identity === null || req.routeOptions.config.moatless !== undefined) return
+    const headers = req.headers
+    const socket = req.raw.socket as TLSSocket
+    const socketFingerprint = certs !== null && socket.encrypted === true ? certs.fromSocket(socket) : null
+    const forwarded = ctx.peerTrusted ? headers['x-client-cert'] : undefined
+    const token = headers['x-moatless-device']
+    if (socketFingerprint === null && forwarded === undefined && token === undefined) {
+      byTrust.inc({ trust: 'none' })
+      return
+    }
+    const device = await opts.devices.identify({
+      socketFingerprint,
+      forwardedCert: typeof forwarded === 'string' ? forwarded : undefined,
+      token: typeof token === 'string' ? token : undefined
+    }, ctx.identity)
+    if (device === 'unavailable') {
+      ctx.unavailable = true
+      ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the device inventory cannot be reached'] }
+      return
+    }
+    ctx.device = device
+    byTrust.inc({ trust: device.trust })
   })
 }, { name: 'moatless-device-trust', fastify: '5.x', dependencies: ['moatless-authn'] })

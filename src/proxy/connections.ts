@@ -62,6 +62,16 @@ export class OpenConnections {
     return out
   }
 
+  /** Connections from these devices, for re-deciding with freshly graded device contexts. */
+  ofDevices (ids: ReadonlySet<string>): { deviceId: string; identity: Identity | null; update: (device: DeviceContext) => void }[] {
+    const out: { deviceId: string; identity: Identity | null; update: (device: DeviceContext) => void }[] = []
+    for (const c of this.open) {
+      const id = c.device.id
+      if (id !== null && ids.has(id)) out.push({ deviceId: id, identity: c.identity, update: (device) => { c.device = device } })
+    }
+    return out
+  }
+
   /** Decides every open connection again under `ruleset`; closes what is no longer allowed. */
   reauthorize (ruleset: RuleSet, why: string): void {
     for (const c of this.open) {

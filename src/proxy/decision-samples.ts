@@ -9,7 +9,7 @@ const MAX_BUFFER = 2000
  * store's capped stream in one batch per interval, never on the request path.
  */
 export class DecisionSampler {
-  private buffer: string[] = []
+  private buffer: DecisionSample[] = []
   private readonly timer: NodeJS.Timeout
 
   constructor (private readonly store: Store, private readonly replica: string, intervalMs = 1000) {
@@ -36,14 +36,15 @@ export class DecisionSampler {
       decision: d.decision,
       rule: d.rule
     }
-    this.buffer.push(JSON.stringify(sample))
+    // Serialized at flush time, off the request path.
+    this.buffer.push(sample)
   }
 
   async flush (): Promise<void> {
     if (this.buffer.length === 0 || !this.store.healthy) return
     const batch = this.buffer
     this.buffer = []
-    await this.store.addDecisionSamples(batch).catch(() => {})
+    await this.store.addDecisionSamples(batch.map((b) => JSON.stringify(b))).catch(() => {})
   }
 
   close (): void { clearInterval(this.timer) }

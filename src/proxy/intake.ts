@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -79,6 +80,7 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
       search: '',
       host: '',
       clientIp: '',
+      peerTrusted: false,
       proto: opts.listenerProto,
       forwardedFor: '',
       wantsHtml: (raw.method === 'GET' || raw.method === 'HEAD') && accept !== undefined && accept.includes('text/html'),
@@ -99,10 +101,17 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     }
     if (hosts !== 1) return badRequest(req, reply, hosts === 0 ? 'missing-host' : 'duplicate-host')
 
+    // RFC 9110 7.4 / 15.5.20: a TLS connection is for the server name the client asked for. A
+    // request for another host on it (a connection reused, or a front domain) is misdirected:
+    // whatever the handshake established (a client certificate: the device) was for that name.
+    const sni = (raw.socket as Partial<TLSSocket>).encrypted === true ? (raw.socket as TLSSocket).servername : undefined
+    if (typeof sni === 'string' && sni !== '' && sni.toLowerCase() !== hostnameOf(headers.host ?? '')) return misdirected(req, reply)
+
     const { client, forwardedFor } = clientAddress(raw.socket.remoteAddress ?? '', headers['x-forwarded-for'] as string | undefined, opts.trustedProxies)
     ctx.clientIp = client
     ctx.forwardedFor = forwardedFor
-    if (opts.listenerProto === 'http' && headers['x-forwarded-proto'] === 'https' && isTrusted(opts.trustedProxies, raw.socket.remoteAddress ?? '')) {
+    ctx.peerTrusted = isTrusted(opts.trustedProxies, raw.socket.remoteAddress ?? '')
+    if (opts.listenerProto === 'http' && headers['x-forwarded-proto'] === 'https' && ctx.peerTrusted) {
       ctx.proto = 'https'
     }
 
@@ -131,6 +140,26 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     }
   })
 }, { name: 'moatless-intake', fastify: '5.x' })
+
+/** The host name of a Host header value: lowercase, without port, IPv6 brackets kept. */
+function hostnameOf (host: string): string {
+  const h = host.toLowerCase()
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']')
+    return end === -1 ? h : h.slice(0, end + 1)
+  }
+  const colon = h.indexOf(':')
+  const name = colon === -1 ? h : h.slice(0, colon)
+  return name.endsWith('.') ? name.slice(0, -1) : name
+}
+
+function misdirected (req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  req.moatless.decision = { decision: 'deny', rule: 'misdirected', reasons: ['the TLS server name (SNI) differs from the Host header'] }
+  if (req.moatless.wantsHtml) {
+    return sendPage(reply, 421, 'Misdirected request', '<p>This connection was opened for a different host name than the one requested. Open the address again in a new tab.</p>')
+  }
+  return sendJson(reply, 421, { error: 'misdirected_request', request_id: req.id })
+}
 
 function notFound (req: FastifyRequest, reply: FastifyReply): FastifyReply {
   req.moatless.decision = { decision: 'deny', rule: 'unknown-host', reasons: ['no app is configured for this host'] }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { Clock, SessionRecord, Store, StoreEvent } from './store.js'
+import type { Clock, DeviceRecord, SessionRecord, Store, StoreEvent } from './store.js'
 import { DECISION_SAMPLES_MAX, RULE_HISTORY_MAX, systemClock } from './store.js'
 
 interface Entry { value: string; expiresAt: number }
@@ -20,6 +20,8 @@ export class MemoryStore implements Store {
   private history: { version: string; activated_at: number }[] = []
   private readonly leases = new Map<string, { owner: string; until: number }>()
   private samples: string[] = []
+  private readonly devices = new Map<string, DeviceRecord>()
+  private readonly claims = new Map<string, Entry>()
   private sweeper: NodeJS.Timeout
 
   constructor (private readonly clock: Clock = systemClock) {
@@ -34,6 +36,7 @@ export class MemoryStore implements Store {
     const now = this.clock.now()
     for (const [k, v] of this.sessions) if (v.expiresAt <= now) this.sessions.delete(k)
     for (const [k, v] of this.values) if (v.expiresAt <= now) this.values.delete(k)
+    for (const [k, v] of this.claims) if (v.expiresAt <= now) this.claims.delete(k)
   }
 
   async putSession (session: SessionRecord, idleMs: number): Promise<void> {
@@ -119,6 +122,47 @@ export class MemoryStore implements Store {
   async activeRuleSetVersion (): Promise<string | null> { return this.active }
   async ruleSetHistory (): Promise<{ version: string; activated_at: number }[]> { return this.history.map((h) => ({ ...h })) }
 
+  async putDevice (device: DeviceRecord): Promise<void> {
+    this.devices.set(device.id, structuredClone(device))
+    await this.publish({ type: 'device-changed', id: device.id })
+  }
+
+  async getDevice (id: string): Promise<DeviceRecord | null> {
+    const d = this.devices.get(id)
+    return d === undefined ? null : structuredClone(d)
+  }
+
+  async deviceByFingerprint (fingerprint: string): Promise<DeviceRecord | null> {
+    for (const d of this.devices.values()) if (d.cert_fingerprints.includes(fingerprint)) return structuredClone(d)
+    return null
+  }
+
+  async listDevices (): Promise<DeviceRecord[]> {
+    return [...this.devices.values()].map((d) => structuredClone(d)).sort((a, b) => a.created_at - b.created_at)
+  }
+
+  async updateDevice (id: string, change: (current: DeviceRecord) => DeviceRecord): Promise<DeviceRecord | null> {
+    const d = this.devices.get(id)
+    if (d === undefined) return null
+    const next = change(structuredClone(d))
+    if (next.id !== id) throw new Error('updateDevice: a change may not rename a device')
+    await this.putDevice(next)
+    return structuredClone(next)
+  }
+
+  async revokeDevice (id: string): Promise<DeviceRecord | null> {
+    return await this.updateDevice(id, (d) => ({ ...d, status: 'revoked', updated_at: this.clock.now() }))
+  }
+
+  async claimOnce (kind: string, id: string, holder: string, ttlMs: number): Promise<string> {
+    const key = `${kind}:${id}`
+    const now = this.clock.now()
+    const e = this.claims.get(key)
+    if (e !== undefined && e.expiresAt > now) return e.value
+    this.claims.set(key, { value: holder, expiresAt: now + ttlMs })
+    return holder
+  }
+
   async acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = this.clock.now()
     const l = this.leases.get(name)
@@ -155,5 +199,6 @@ export class MemoryStore implements Store {
 }
 
 export function matchesUser (s: SessionRecord, user: string): boolean {
-  return s.sub === user || (s.email !== undefined && s.email.toLowerCase() === user.toLowerCase())
+  const u = user.toLowerCase()
+  return s.sub.toLowerCase() === u || (s.email !== undefined && s.email.toLowerCase() === u)
 }

@@ -1,6 +1,6 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis'
 import type { StoreConfig } from '../config/schema.js'
-import type { SessionRecord, Store, StoreEvent } from './store.js'
+import type { DeviceRecord, SessionRecord, Store, StoreEvent } from './store.js'
 import { DECISION_SAMPLES_MAX, RULE_HISTORY_MAX, sessionTtl } from './store.js'
 import { matchesUser } from './memory.js'
 
@@ -234,6 +234,77 @@ export class RedisStore implements Store {
     return list.map((e) => JSON.parse(e) as { version: string; activated_at: number })
   }
 
+  // Devices: `device:<id>` (the record, JSON), `device-fp:<sha256>` (→ id) and the set
+  // `devices` (every id, for listing without SCAN). None of them expires: there is one record
+  // per enrolled device, and only an operator adds devices, so the key count is bounded by
+  // the inventory (about two keys per device plus one per certificate). Each key is written on
+  // its own (no multi-key transactions), so this works unchanged on Redis Cluster; a lookup by
+  // fingerprint re-checks the record, so an index entry left behind by a crash is harmless.
+
+  async putDevice (device: DeviceRecord): Promise<void> {
+    const before = await this.getDevice(device.id)
+    await this.client.set(this.k('device', device.id), JSON.stringify(device))
+    await this.reindexDevice(before, device)
+    await this.publish({ type: 'device-changed', id: device.id })
+  }
+
+  private async reindexDevice (before: DeviceRecord | null, after: DeviceRecord): Promise<void> {
+    const ops: Promise<unknown>[] = [this.client.sadd(this.k('devices'), after.id)]
+    for (const fp of after.cert_fingerprints) ops.push(this.client.set(this.k('device-fp', fp), after.id))
+    for (const fp of before?.cert_fingerprints ?? []) {
+      if (after.cert_fingerprints.includes(fp)) continue
+      // Only our own entry: the certificate may have been enrolled for another device since.
+      ops.push(this.client.eval(COMPARE_AND_DELETE, 1, this.k('device-fp', fp), after.id))
+    }
+    await Promise.all(ops)
+  }
+
+  async getDevice (id: string): Promise<DeviceRecord | null> {
+    const v = await this.client.get(this.k('device', id))
+    return v === null ? null : JSON.parse(v) as DeviceRecord
+  }
+
+  async deviceByFingerprint (fingerprint: string): Promise<DeviceRecord | null> {
+    const id = await this.client.get(this.k('device-fp', fingerprint))
+    if (id === null) return null
+    const d = await this.getDevice(id)
+    return d !== null && d.cert_fingerprints.includes(fingerprint) ? d : null
+  }
+
+  async listDevices (): Promise<DeviceRecord[]> {
+    const ids = await this.client.smembers(this.k('devices'))
+    const found = await Promise.all(ids.map((id) => this.getDevice(id)))
+    return found.filter((d): d is DeviceRecord => d !== null).sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
+  }
+
+  async updateDevice (id: string, change: (current: DeviceRecord) => DeviceRecord): Promise<DeviceRecord | null> {
+    // Optimistic: write only if the record is still what `change` saw (compare-and-set in Lua,
+    // one key, so no WATCH on the shared connection and no cross-slot transaction).
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const raw = await this.client.get(this.k('device', id))
+      if (raw === null) return null
+      const before = JSON.parse(raw) as DeviceRecord
+      const next = change(JSON.parse(raw) as DeviceRecord)
+      if (next.id !== id) throw new Error('updateDevice: a change may not rename a device')
+      const written = await this.client.eval(COMPARE_AND_SET, 1, this.k('device', id), raw, JSON.stringify(next))
+      if (written === 1) {
+        await this.reindexDevice(before, next)
+        await this.publish({ type: 'device-changed', id })
+        return next
+      }
+    }
+    throw new Error(`device ${id} kept changing underneath; update abandoned`)
+  }
+
+  async revokeDevice (id: string): Promise<DeviceRecord | null> {
+    return await this.updateDevice(id, (d) => ({ ...d, status: 'revoked', updated_at: Date.now() }))
+  }
+
+  async claimOnce (kind: string, id: string, holder: string, ttlMs: number): Promise<string> {
+    const v = await this.client.eval(CLAIM, 1, this.k('claim', kind, id), holder, Math.max(1, Math.ceil(ttlMs)))
+    return String(v)
+  }
+
   async acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean> {
     return (await this.client.set(this.k('lease', name), owner, 'PX', ttlMs, 'NX')) === 'OK'
   }
@@ -287,8 +358,13 @@ export class RedisStore implements Store {
   }
 }
 
+const COMPARE_AND_DELETE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+const COMPARE_AND_SET = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end"
+const CLAIM = "local v = redis.call('GET', KEYS[1]) if v then return v end redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1]"
+
+/** Index keys are lowercase: lookups by sub or email are case-insensitive on every store. */
 function userKeys (s: SessionRecord): string[] {
-  const keys = [s.sub]
+  const keys = [s.sub.toLowerCase()]
   if (s.email !== undefined) keys.push(s.email.toLowerCase())
   return keys
 }

@@ -23,6 +23,51 @@ export interface SessionRecord {
   refreshed_at: number
 }
 
+/**
+ * The device's own report of its state (`POST /.moatless/device/report`) or an MDM sync
+ * (`moatless devices set`). Absent fields are unknown; `reported_at` dates the whole report,
+ * and posture older than `device_trust.report_max_age` counts as unknown.
+ */
+export interface DevicePosture {
+  /** Lowercase: macos, windows, linux, ... */
+  os?: string
+  os_version?: string
+  disk_encrypted?: boolean
+  screen_lock?: boolean
+  firewall?: boolean
+  /** ms since epoch (server time when the report was stored). */
+  reported_at?: number
+  /** Free-form signals a report carried besides the known ones. */
+  extra?: Record<string, unknown>
+}
+
+/** A public key enrolled with `--public-key`: signs device tokens and posture reports. */
+export interface DeviceKey {
+  kty: 'EC' | 'OKP'
+  crv: 'P-256' | 'Ed25519'
+  x: string
+  y?: string
+  alg: 'ES256' | 'EdDSA'
+  /** RFC 7638 thumbprint. */
+  kid: string
+}
+
+/** One device in the inventory. Revoking keeps the record (status `revoked`): history stays. */
+export interface DeviceRecord {
+  id: string
+  /** Email of the one user who may use it (compared case-insensitively). */
+  owner: string
+  /** Lowercase hex SHA-256 of the DER of each enrolled client certificate, no colons. */
+  cert_fingerprints: string[]
+  public_keys: DeviceKey[]
+  managed: boolean
+  corp_owned: boolean
+  posture: DevicePosture
+  status: 'active' | 'revoked'
+  created_at: number
+  updated_at: number
+}
+
 /** Change events every replica receives (Redis pub/sub, or in-process for memory). */
 export type StoreEvent =
   | { type: 'session-revoked'; ids: string[] }
@@ -65,6 +110,32 @@ export interface Store {
   activeRuleSetVersion (): Promise<string | null>
   /** Newest first. */
   ruleSetHistory (): Promise<{ version: string; activated_at: number }[]>
+
+  /**
+   * Device inventory. Every write publishes `device-changed` so that each replica's device
+   * cache forgets the record at once. Records never expire: they exist because an operator
+   * enrolled a device, and revoking keeps them.
+   */
+  putDevice (device: DeviceRecord): Promise<void>
+  getDevice (id: string): Promise<DeviceRecord | null>
+  /** The device one of whose `cert_fingerprints` is `fingerprint` (lowercase hex). */
+  deviceByFingerprint (fingerprint: string): Promise<DeviceRecord | null>
+  /** Every device, oldest first. */
+  listDevices (): Promise<DeviceRecord[]>
+  /**
+   * Read-modify-write without lost updates (an agent's report racing an MDM sync): `change`
+   * may run more than once and must not have side effects. Null when there is no such device.
+   */
+  updateDevice (id: string, change: (current: DeviceRecord) => DeviceRecord): Promise<DeviceRecord | null>
+  /** Sets status `revoked` (the record stays); null when there is no such device. */
+  revokeDevice (id: string): Promise<DeviceRecord | null>
+
+  /**
+   * Claims `kind:id` for `holder` unless someone already holds it (for ttlMs); returns the
+   * holder afterwards. A device token's jti is claimed by the token's hash: the same token
+   * seen by another replica is the same holder, a second token with that jti is not.
+   */
+  claimOnce (kind: string, id: string, holder: string, ttlMs: number): Promise<string>
 
   /** A short-lived exclusive lease (e.g. one IdP refresh per session across replicas). */
   acquireLease (name: string, owner: string, ttlMs: number): Promise<boolean>

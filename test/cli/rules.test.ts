@@ -19,6 +19,10 @@ const dir = mkdtempSync(join(tmpdir(), 'moatless-rules-'))
 const { NODE_OPTIONS: _hooks, ...parentEnv } = process.env
 const env = { ...parentEnv, MOATLESS_CLIENT_SECRET: 'x'.repeat(20), MOATLESS_SESSION_SECRET: 's'.repeat(40) }
 
+// Every check here starts the CLI (a few dozen Node processes), which takes seconds each on a
+// loaded machine: more than the suite's default per-file timeout.
+t.setTimeout(300_000)
+
 const redis = await startRedis()
 const stores: RedisStore[] = []
 t.teardown(async () => {
