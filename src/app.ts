@@ -166,6 +166,30 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { caseSensitive: true, ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+    // The router refuses a URL it cannot decode (escapes that are not UTF-8, such as the
+    // overlong `%C0%AE`) before any stage runs: answer it like intake's other 400s, not with
+    // fastify's default body that echoes the URL.
+    frameworkErrors: (err, req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400
+      const url = req.raw.url ?? ''
+      const q = url.indexOf('?')
+      const reason = err.code === 'FST_ERR_BAD_URL' ? 'malformed-escape' : 'bad-url'
+      logger.info({
+        request_id: req.id,
+        app: null,
+        method: req.raw.method,
+        path: (q === -1 ? url : url.slice(0, q)).slice(0, 512),
+        user: null,
+        device_id: null,
+        device_trust: 'none',
+        decision: 'deny',
+        rule: 'bad-request',
+        reason,
+        status,
+        duration: 0
+      }, 'decision')
+      return sendJson(reply, status, { error: 'bad_request', reason, request_id: req.id })
+    },
     ...(tls === undefined
       ? {}
       : {

@@ -44,7 +44,7 @@ export class ClientCertificates {
   private readonly cas: X509Certificate[]
   private readonly bySocket = new WeakMap<TLSSocket, string | null>()
   /** Header value → verification result (dates are checked on every use). */
-  private readonly forwarded = new LRUCache<string, Verified | { reason: string }>({ max: 10_000 })
+  private readonly forwarded = new LRUCache<string, Verified | { reason: string }>({ max: 10_000, maxSize: 16 * 1024 * 1024, sizeCalculation: (_v, k) => k.length + 128 })
 
   constructor (clientCaPem: string) {
     this.cas = parseCertificates(clientCaPem)

@@ -57,7 +57,8 @@ export interface DeviceTrustOptions {
 }
 
 export class DeviceTrust {
-  private readonly tokens = new LRUCache<string, VerifiedToken>({ max: 50_000 })
+  /** Verified tokens by their text, bounded by bytes (a token may be up to 8 KiB). */
+  private readonly tokens = new LRUCache<string, VerifiedToken>({ max: 100_000, maxSize: 32 * 1024 * 1024, sizeCalculation: (_v, k) => k.length + 128 })
   private readonly grades = new WeakMap<DeviceRecord, { device: DeviceContext; until: number }>()
   private readonly revoked: DeviceContext
   private readonly foreign: DeviceContext

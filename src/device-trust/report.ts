@@ -37,6 +37,11 @@ export async function deviceReport (fastify: FastifyInstance, opts: DeviceReport
 
   fastify.post(REPORT_PATH, { config: { moatless: { internal: 'auth' } } }, async (req, reply) => {
     const at = now()
+    // Another parser (JSON, ...) may have taken a body that is not ours.
+    if (!isJwtMediaType(req.headers['content-type'])) {
+      req.moatless.decision = { decision: 'deny', rule: 'device-report', reasons: ['the body must be application/jwt'] }
+      return sendJson(reply, 415, { error: 'unsupported_media_type', reason: 'the body must be application/jwt', request_id: req.id })
+    }
     const token = typeof req.body === 'string' ? req.body.trim() : ''
     const claimed = peek(token)
     if (!claimed.ok) return refuse(req, reply, 400, claimed.reason)
@@ -76,6 +81,10 @@ export async function deviceReport (fastify: FastifyInstance, opts: DeviceReport
     req.moatless.decision = { decision: 'allow', rule: 'device-report', reasons: [] }
     return reply.code(204).header('cache-control', 'no-store').send()
   })
+}
+
+function isJwtMediaType (value: string | undefined): boolean {
+  return value !== undefined && value.split(';')[0]?.trim().toLowerCase() === 'application/jwt'
 }
 
 function refuse (req: FastifyRequest, reply: FastifyReply, status: 400 | 401, reason: string): FastifyReply {

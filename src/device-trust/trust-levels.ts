@@ -48,7 +48,7 @@ function age (ms: number): string {
   return `${Math.floor(hours / 24)} days`
 }
 
-/** The posture as far as it is current: null when there is none or it is too old. */
+/** Whether the posture is current; when not, the one shortfall that stands for every posture check. */
 function currentPosture (r: DeviceRecord, now: number, maxAge: number): { fresh: boolean; stale: DeviceShortfall | null } {
   const at = r.posture.reported_at
   if (at === undefined) {

@@ -3,19 +3,32 @@ import { stripOurCookies } from '../authn/cookies.js'
 import type { RequestContext } from '../context.js'
 
 /**
- * Client headers that never reach an upstream: ours (any case, `_` for `-`), the forwarded
- * client certificate, and forwarding headers we set ourselves. Node lowercases names.
+ * Client headers that never reach an upstream, beyond the `X-Moatless-*` family (any case,
+ * `_` for `-`), `X-Forwarded-*` and `X-Client-Cert`. Node lowercases names.
  */
+const DROPPED: ReadonlySet<string> = new Set([
+  // Forwarding and client-address headers: we set X-Forwarded-* ourselves; the rest name a
+  // client address the upstream might believe (Akamai, Cloudflare, Fastly, ...).
+  'forwarded', 'x-real-ip', 'x-request-id', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip',
+  'cf-connecting-ip', 'fastly-client-ip', 'x-originating-ip', 'x-remote-ip', 'x-remote-addr',
+  // Routing overrides: IIS (URL Rewrite), Symfony and Zend route by these instead of the request
+  // line (CVE-2018-14773), so `GET /` with `X-Original-URL: /admin` would reach a path no rule
+  // was asked about.
+  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-envoy-original-path', 'x-original-host', 'x-host',
+  // Method overrides: Express method-override, Rails, Laravel, Google APIs run the named method,
+  // so a GET allowed by `methods: [GET]` would run as DELETE. The decision is on the method of
+  // the request line; the override does not travel.
+  'x-http-method-override', 'x-http-method', 'x-method-override',
+  // Hop-by-hop (RFC 9110 7.6.1): about this connection, never forwarded. undici refuses
+  // keep-alive, upgrade, transfer-encoding and expect outright (a 502 for `curl -d` with a body
+  // over 1 KiB, which sends `Expect: 100-continue`); Node has answered the 100-continue already.
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'http2-settings', 'expect', 'proxy-authorization'
+])
+
 function isHostileHeader (name: string): boolean {
-  const c = name.charCodeAt(0)
-  if (c !== 120 /* x */ && c !== 102 /* f */) return false
   const n = name.includes('_') ? name.replace(/_/g, '-') : name
-  return n.startsWith('x-moatless-') ||
-    n === 'x-client-cert' ||
-    n.startsWith('x-forwarded-') ||
-    n === 'forwarded' ||
-    n === 'x-real-ip' ||
-    n === 'x-request-id'
+  return DROPPED.has(n) || n.startsWith('x-moatless-') || n === 'x-client-cert' || n.startsWith('x-forwarded-')
 }
 
 export interface AddedHeaders {
@@ -50,15 +63,26 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
   if (added.assertion !== null) out['x-moatless-jwt-assertion'] = added.assertion
   const id = ctx.identity
   if (id !== null && app !== null && app.config.identity_headers) {
-    out['x-moatless-user'] = headerSafe(id.sub)
-    if (id.email !== undefined) out['x-moatless-email'] = headerSafe(id.email)
-    out['x-moatless-groups'] = id.groups.map(headerSafe).filter((g) => !g.includes(',')).join(',')
+    if (headerSafe(id.sub)) out['x-moatless-user'] = id.sub
+    // An email the IdP does not call verified is whatever the user typed in (nOAuth, 2023):
+    // an upstream that keys accounts on X-Moatless-Email must not be handed someone else's.
+    if (id.email !== undefined && id.email_verified === true && headerSafe(id.email)) out['x-moatless-email'] = id.email
+    out['x-moatless-groups'] = id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
   }
   return out
 }
 
-/** Claim values come from the IdP: never let one carry CR/LF or other controls into a header. */
-export function headerSafe (v: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f]/.test(v) ? v.replace(/[\u0000-\u001f\u007f]/g, '') : v
+/**
+ * Whether a claim value can travel as a header exactly as the IdP wrote it: printable ASCII
+ * only. Anything else is left out rather than cleaned up: a cleaned `root@example.com\u0000` or
+ * `admins\r` would name someone else, and undici refuses characters above U+00FF outright (a 502
+ * on every request of a user with a group named `エンジニア`). The signed assertion carries
+ * every value exactly.
+ */
+export function headerSafe (v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e) return false
+  }
+  return true
 }

@@ -7,6 +7,17 @@
  * kept, with its hex uppercased, so there is exactly one spelling of each path. What an
  * upstream might resolve to a different path than the one we decided on is refused
  * outright: encoded separators, backslashes, NUL, empty segments and dot segments.
+ *
+ * More rules keep the decided path and the forwarded path one string:
+ * - `"`, `<`, `>`, `` ` ``, `{` and `}` are percent-encoded here, because the WHATWG URL parser
+ *   that builds the upstream request encodes them anyway: `/a"b` was decided as `/a"b` but
+ *   forwarded as `/a%22b`, which `/a%22b` (decided as such) also reaches.
+ * - A raw `;` is refused: Tomcat, Jetty, Spring and Shiro strip path parameters, so
+ *   `/admin;x=1` is `/admin` to them while no rule on `/admin/**` matched it (CVE-2020-1957).
+ * - A doubly encoded `.`, `/`, `\` or NUL (`%252e`) is refused like its single encoding.
+ * - Escapes of non-ASCII bytes must be UTF-8 (overlong `%C0%AE` is `.` to old decoders), and a
+ *   segment whose compatibility form (NFKC) holds a `/` or `\` or is a dot segment (fullwidth
+ *   `%EF%BC%8F` is `/`, `%EF%BC%8E` is `.`) is refused like its ASCII spelling.
  */
 
 export type NormalizeResult =
@@ -17,11 +28,11 @@ export type NormalizeResult =
 export type NormalizeRejection =
   | 'not-origin-form' // absolute-form (`http://...`), asterisk-form (`*`), authority-form, empty
   | 'fragment' // `#` never belongs in a request target
-  | 'malformed-escape' // `%` not followed by two hex digits
+  | 'malformed-escape' // `%` not followed by two hex digits, or escapes that are not UTF-8
   | 'encoded-separator' // `%2F` or `%5C`: a segment that an upstream may split
   | 'backslash' // raw `\`: a separator on some servers
   | 'nul' // raw NUL or `%00`
-  | 'invalid-character' // raw control character, space or byte > 0x7e
+  | 'invalid-character' // raw control character, space, byte > 0x7e, or `;` (a path parameter)
   | 'empty-segment' // `//`: merged by some servers, not by others
   | 'dot-segment' // `.` or `..` (any spelling), also `..;x` which Tomcat and Jetty resolve
 
@@ -32,6 +43,11 @@ const HASH = 0x23
 const BACKSLASH = 0x5c
 const DOT = 0x2e
 const SEMICOLON = 0x3b
+
+/** Raw characters the WHATWG URL parser percent-encodes in a path (`"<>\`{}`): encoded here first. */
+function encodedByUrlParser (c: number): boolean {
+  return c === 0x22 || c === 0x3c || c === 0x3e || c === 0x60 || c === 0x7b || c === 0x7d
+}
 
 function hexValue (c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30
@@ -74,6 +90,9 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
   // The current segment as decoded: its length and whether it is all dots.
   let segLen = 0
   let segDots = true
+  // Where the current segment starts in rawUrl, and whether it escapes a non-ASCII byte.
+  let segStart = 1
+  let segHigh = false
 
   for (let i = 1; i <= end; i++) {
     const c = i < end ? rawUrl.charCodeAt(i) : SLASH // a virtual `/` closes the last segment
@@ -84,9 +103,14 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
         if (i < end) return { ok: false, reason: 'empty-segment' }
       } else if (segDots && segLen <= 2) {
         return { ok: false, reason: 'dot-segment' }
+      } else if (segHigh) {
+        const problem = unicodeSegmentProblem(rawUrl.slice(segStart, i))
+        if (problem !== undefined) return { ok: false, reason: problem }
       }
       segLen = 0
       segDots = true
+      segStart = i + 1
+      segHigh = false
       continue
     }
 
@@ -97,8 +121,13 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
         out = (out ?? '') + rawUrl.slice(copiedUpTo, i) + rewriteEscape(rawUrl, i, decoded)
         copiedUpTo = i + 3
       }
+      // `..%3B` is `..;` to a server that decodes before it strips path parameters.
+      if (decoded === -1 && segDots && segLen > 0 && segLen <= 2 && rawUrl.charCodeAt(i + 1) === 0x33 && (rawUrl.charCodeAt(i + 2) | 0x20) === 0x62) {
+        return { ok: false, reason: 'dot-segment' }
+      }
       segLen++
       if (decoded !== DOT) segDots = false
+      if (decoded === -1 && hexValue(rawUrl.charCodeAt(i + 1)) >= 8) segHigh = true
       i += 2
       continue
     }
@@ -106,18 +135,31 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
     const reason = rawCharacterProblem(c)
     if (reason !== undefined) return { ok: false, reason }
     if (c === SEMICOLON) {
-      // `..;x` is `..` to Tomcat and Jetty: refuse it like a plain dot segment.
-      if (segDots && segLen > 0 && segLen <= 2) return { ok: false, reason: 'dot-segment' }
-      segDots = false
-    } else if (c !== DOT) {
-      segDots = false
+      // `..;x` is `..` to Tomcat and Jetty: refuse it like a plain dot segment. Any other
+      // path parameter is refused too: those servers strip it before routing.
+      return { ok: false, reason: segDots && segLen > 0 && segLen <= 2 ? 'dot-segment' : 'invalid-character' }
+    }
+    if (c !== DOT) segDots = false
+    if (encodedByUrlParser(c)) {
+      out = (out ?? '') + rawUrl.slice(copiedUpTo, i) + '%' + HEX[c >> 4] + HEX[c & 15]
+      copiedUpTo = i + 1
     }
     segLen++
   }
 
   const path = out === undefined ? rawUrl.slice(0, end) : out + rawUrl.slice(copiedUpTo, end)
+  if (path.includes('%25')) {
+    // Double encoding (`%252e%252e`): an upstream that decodes twice (IIS's CVE-2001-0333 and
+    // its many heirs) would walk or split where we saw one segment. Refused like the once
+    // decoded spelling; an escaped `%` before anything else stays a literal `%`.
+    const once = normalizeRequestTarget(path.replace(/%25/g, '%'))
+    if (!once.ok && DECODED_TWICE.has(once.reason)) return once
+  }
   return { ok: true, path, search }
 }
+
+/** Rejections of the once-decoded path that make the path itself ambiguous. */
+const DECODED_TWICE: ReadonlySet<NormalizeRejection> = new Set(['encoded-separator', 'backslash', 'nul', 'dot-segment'])
 
 /**
  * Validates the escape at `i`: the decoded byte when it is unreserved (to be decoded), -1
@@ -146,6 +188,36 @@ function rewriteEscape (s: string, i: number, decoded: number): string {
   if (decoded !== -1) return String.fromCharCode(decoded)
   const byte = hexValue(s.charCodeAt(i + 1)) * 16 + hexValue(s.charCodeAt(i + 2))
   return '%' + HEX[byte >> 4] + HEX[byte & 15]
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * A segment with escaped non-ASCII bytes (`segment` as written, escapes valid): refused when
+ * the bytes are not UTF-8, or when the segment's NFKC form splits it (`/`, `\`) or makes it a
+ * dot segment, which an upstream normalizing Unicode would act on.
+ */
+function unicodeSegmentProblem (segment: string): NormalizeRejection | undefined {
+  const bytes: number[] = []
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment.charCodeAt(i)
+    if (c === PERCENT) {
+      bytes.push(hexValue(segment.charCodeAt(i + 1)) * 16 + hexValue(segment.charCodeAt(i + 2)))
+      i += 2
+    } else {
+      bytes.push(c)
+    }
+  }
+  let text: string
+  try {
+    text = UTF8.decode(Uint8Array.from(bytes))
+  } catch {
+    return 'malformed-escape'
+  }
+  const compatible = text.normalize('NFKC')
+  if (compatible.includes('/') || compatible.includes('\\')) return 'encoded-separator'
+  if (compatible === '.' || compatible === '..') return 'dot-segment'
+  return undefined
 }
 
 function rawCharacterProblem (c: number): NormalizeRejection | undefined {

@@ -10,6 +10,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
+import { connect as tlsConnect } from 'node:tls'
 import { join } from 'node:path'
 import { decodeJwt, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import WebSocket from 'ws'
@@ -88,9 +89,14 @@ function lastAssertion (s: Stack): Record<string, unknown> {
   return decodeJwt(a) as Record<string, unknown>
 }
 
-function decisionLine (s: Stack, res: BrowserResponse): Record<string, unknown> | undefined {
-  const id = s.upstream.requests.at(-1)?.headers['x-request-id']
-  return s.logs.find((l) => l.msg === 'decision' && l.request_id === id && l.status === res.status)
+/** The decision log line matching `pred` (written when the response ends: maybe just after the client saw it). */
+async function logLine (s: Stack, pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown> | undefined> {
+  for (let i = 0; i < 100; i++) {
+    const found = s.logs.filter((l) => l.msg === 'decision' && pred(l)).at(-1)
+    if (found !== undefined) return found
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  return undefined
 }
 
 async function deviceToken (o: { key?: CryptoKey; iss?: string; aud?: string; iat?: number; exp?: number; authUrl?: string } = {}): Promise<string> {
@@ -105,7 +111,7 @@ async function deviceToken (o: { key?: CryptoKey; iss?: string; aud?: string; ia
     .sign(o.key ?? deviceKey.privateKey)
 }
 
-async function report (posture: unknown, o: { key?: CryptoKey; iss?: string; aud?: string; iat?: number; exp?: number } = {}): Promise<BrowserResponse> {
+async function signedReport (posture: unknown, o: { key?: CryptoKey; iss?: string; aud?: string; iat?: number; exp?: number; jti?: string } = {}): Promise<string> {
   const iat = o.iat ?? Math.floor(Date.now() / 1000)
   const claims = posture === undefined ? {} : { posture }
   const jwt = await new SignJWT(claims)
@@ -114,9 +120,13 @@ async function report (posture: unknown, o: { key?: CryptoKey; iss?: string; aud
     .setAudience(o.aud ?? `${stack.authUrl}/.moatless/device/report`)
     .setIssuedAt(iat)
     .setExpirationTime(o.exp ?? iat + 120)
-    .setJti(randomUUID())
+    .setJti(o.jti ?? randomUUID())
     .sign(o.key ?? deviceKey.privateKey)
-  return await postReport(jwt)
+  return jwt
+}
+
+async function report (posture: unknown, o: Parameters<typeof signedReport>[1] = {}): Promise<BrowserResponse> {
+  return await postReport(await signedReport(posture, o))
 }
 
 function postReport (body: string, contentType = 'application/jwt', url = `${stack.authUrl}/.moatless/device/report`): Promise<BrowserResponse> {
@@ -140,7 +150,8 @@ t.test('a client certificate names the device once it is enrolled: none → know
   res = await alice.request(`${stack.origin('wiki')}/page`, { headers: JSONH })
   t.equal(res.status, 200)
   t.match(lastAssertion(stack), { email: 'alice@example.com', device_id: 'alice-laptop', device_trust: 'known' }, 'the assertion carries the device')
-  const line = decisionLine(stack, res)
+  const id = stack.upstream.requests.at(-1)?.headers['x-request-id']
+  const line = await logLine(stack, (l) => l.request_id === id && l.status === res.status)
   t.match(line, { device_id: 'alice-laptop', device_trust: 'known', decision: 'allow', path: '/page' }, 'so does the decision log line')
   t.same(Object.keys(line ?? {}).filter((k) => !['level', 'pid', 'hostname', 'msg'].includes(k)).sort(),
     ['app', 'decision', 'device_id', 'device_trust', 'duration', 'method', 'path', 'reason', 'request_id', 'rule', 'status', 'time', 'user'])
@@ -167,7 +178,7 @@ t.test('a signed posture report and an MDM sync make it managed: allowed', async
   const stored = await store.getDevice('alice-laptop')
   t.match(stored?.posture, { os: 'macos', os_version: '14.6', disk_encrypted: false, screen_lock: true, extra: { agent_version: '1.0' } })
   t.ok(Math.abs((stored?.posture.reported_at ?? 0) - Date.now()) < 5000, 'reported now')
-  const log = stack.logs.find((l) => l.msg === 'decision' && l.path === '/.moatless/device/report' && l.status === 204)
+  const log = await logLine(stack, (l) => l.path === '/.moatless/device/report' && l.status === 204)
   t.match(log, { device_id: 'alice-laptop', app: 'authenticate' })
 
   await changed(store, () => store.updateDevice('alice-laptop', (d) => applySettings(d, ['managed=true'].map(parseSetting), Date.now())))
@@ -188,7 +199,7 @@ t.test('a stale posture report counts as unknown: back to known, denied with the
   t.equal(page.status, 403)
   t.match(page.body, 'this device is <b>known</b>: posture report is 3 days old: run the agent (moatless agent report).')
   t.match(page.body, /Request id: <code>[0-9a-f-]{36}<\/code>/)
-  const line = stack.logs.filter((l) => l.msg === 'decision' && l.app === 'secure' && l.status === 403).at(-1)
+  const line = await logLine(stack, (l) => l.app === 'secure' && l.status === 403 && String(l.reason).includes('3 days'))
   t.match(line, { device_id: 'alice-laptop', device_trust: 'known', reason: /posture report is 3 days old/ })
   await changed(store, () => store.updateDevice('alice-laptop', (d) => applySettings(d, [], Date.now())))
   t.equal((await alice.request(`${stack.origin('secure')}/`, { headers: JSONH })).status, 200, '`devices set` counts as a fresh report')
@@ -271,6 +282,12 @@ t.test('the report endpoint: 204 stored, 400 malformed, 401 not the device', asy
     t.equal(r.status, status, `${what}: ${r.body}`)
     if (reason !== undefined) t.match(JSON.parse(r.body).reason, reason, what)
   }
+  const once = await signedReport(good, { jti: 'report-1' })
+  t.equal((await postReport(once)).status, 204)
+  t.equal((await postReport(once)).status, 204, 'the same report resent (a retry) is harmless')
+  const replay = await report({ ...good, disk_encrypted: false }, { jti: 'report-1' })
+  t.equal(replay.status, 401, 'another report with a used jti')
+  t.match(JSON.parse(replay.body).reason, /already used/)
   t.equal((await postReport('{}', 'application/json')).status, 415, 'only application/jwt')
   t.equal((await postReport('x'.repeat(17 * 1024))).status, 413, 'at most 16 KiB')
   t.equal((await postReport(await deviceToken(), 'application/jwt', `${stack.origin('wiki')}/.moatless/device/report`)).status, 404, 'on the authenticate origin only')
@@ -281,13 +298,30 @@ t.test('the report endpoint: 204 stored, 400 malformed, 401 not the device', asy
   t.match(JSON.parse(revoked.body).reason, /revoked/)
 })
 
+/** One HTTP/1.1 request on a TLS connection opened for `servername`, bytes as given. */
+function overTls (servername: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ port: stack.port, host: '127.0.0.1', servername, ca: ca.cert, cert: aliceLaptop.cert, key: aliceLaptop.key }, () => {
+      sock.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)
+    })
+    let data = ''
+    sock.on('data', (d: Buffer) => { data += d.toString() })
+    sock.on('error', reject)
+    sock.on('end', () => {
+      const idx = data.indexOf('\r\n\r\n')
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), body: data.slice(idx + 4) })
+    })
+  })
+}
+
 t.test('a TLS connection for one host name cannot ask for another: 421', async (t) => {
-  const res = await alice.request(`${stack.origin('wiki')}/`, { headers: { ...JSONH, host: `secure.localhost:${stack.port}` } })
+  const res = await overTls('wiki.localhost', `secure.localhost:${stack.port}`)
   t.equal(res.status, 421)
   t.match(JSON.parse(res.body), { error: 'misdirected_request' })
-  const line = stack.logs.filter((l) => l.msg === 'decision' && l.status === 421).at(-1)
-  t.match(line, { rule: 'misdirected' })
-  t.equal((await alice.request(`${stack.origin('wiki')}/`, { headers: { ...JSONH, host: `WIKI.localhost:${stack.port}` } })).status, 200, 'case does not matter')
+  const line = await logLine(stack, (l) => l.status === 421)
+  t.match(line, { rule: 'misdirected', path: '/' })
+  t.equal((await overTls('wiki.localhost', `WIKI.localhost:${stack.port}`)).status, 401, 'same name, any case, any port: on to the next stage')
+  t.equal((await overTls('auth.localhost', `wiki.localhost:${stack.port}`)).status, 421, 'the authenticate origin\'s connection is not an app\'s')
 })
 
 t.test('X-Client-Cert is ignored from a peer that is not a trusted proxy', async (t) => {

@@ -1,0 +1,50 @@
+/**
+ * Shared checks for the attack-family tests in this folder: what the upstream saw since a
+ * point in time, and that an answer is an answer (no 500, no stack trace, no echo of internals).
+ */
+import type { Browser } from '../helpers/browser.js'
+import type { Seen } from '../helpers/upstream.js'
+import type { Stack } from '../helpers/stack.js'
+
+export const JSONH = { accept: 'application/json' }
+
+/** A stack frame (`at fn (/path/file.js:1:2)`) or a Node error dump in a response body. */
+const STACK_TRACE = /\bat (?:[\w.<>]+ )?\(?(?:file:\/\/)?\/[^\s)]+\.[cm]?[jt]s:\d+|node:internal|\n\s+at /
+
+export interface Answer { status: number; body: string }
+
+export interface Assert {
+  not (found: unknown, wanted: unknown, message?: string): void
+  notMatch (found: unknown, pattern: RegExp, message?: string): void
+}
+
+/** Nothing crashed: not a 500, no stack trace in the body. */
+export function noCrash (t: Assert, res: Answer, what: string): void {
+  t.not(res.status, 500, `${what}: not a 500`)
+  t.notMatch(res.body, STACK_TRACE, `${what}: no stack trace in the body`)
+}
+
+/** Records the upstream's request count now; `since()` is what it received afterwards. */
+export function mark (stack: Stack): { since (): Seen[] } {
+  const before = stack.upstream.requests.length
+  return { since: () => stack.upstream.requests.slice(before) }
+}
+
+/** The Cookie header a browser sends to `origin`. */
+export function cookieFor (browser: Browser, origin: string): string {
+  return browser.cookieHeader(origin)
+}
+
+/** The decision log line of a request id (the upstream sees it as X-Request-Id). */
+export function decisionOf (stack: Stack, requestId: unknown): Record<string, unknown> | undefined {
+  return stack.logs.find((l) => l.msg === 'decision' && l.request_id === requestId)
+}
+
+/** The status of the last response in raw bytes (an interim 100 Continue is skipped). */
+export function finalStatus (raw: string): number {
+  const all = [...raw.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]))
+  const final = all.filter((s) => s >= 200)
+  return final[0] ?? all[0] ?? 0
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
