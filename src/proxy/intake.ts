@@ -27,6 +27,8 @@ export function trustedProxyList (cidrs: string[]): BlockList {
   return list
 }
 
+const PEER_TRUSTED = Symbol('moatless.peerTrusted')
+
 function isTrusted (list: BlockList, ip: string): boolean {
   const v = isIP(ip)
   if (v === 0) return false
@@ -39,9 +41,9 @@ function plainIp (ip: string): string {
 }
 
 /** SPEC: from a trusted proxy, the client is the right-most address that is not itself trusted. */
-export function clientAddress (peer: string, xff: string | undefined, trusted: BlockList): { client: string; forwardedFor: string } {
+export function clientAddress (peer: string, xff: string | undefined, trusted: BlockList, peerTrusted?: boolean): { client: string; forwardedFor: string } {
   const p = plainIp(peer)
-  if (xff === undefined || !isTrusted(trusted, peer)) return { client: p, forwardedFor: p }
+  if (xff === undefined || (peerTrusted !== undefined ? !peerTrusted : !isTrusted(trusted, peer))) return { client: p, forwardedFor: p }
   const chain = xff.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
   let client = p
   for (let i = chain.length - 1; i >= 0; i--) {
@@ -107,10 +109,17 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     const sni = (raw.socket as Partial<TLSSocket>).encrypted === true ? (raw.socket as TLSSocket).servername : undefined
     if (typeof sni === 'string' && sni !== '' && sni.toLowerCase() !== hostnameOf(headers.host ?? '')) return misdirected(req, reply)
 
-    const { client, forwardedFor } = clientAddress(raw.socket.remoteAddress ?? '', headers['x-forwarded-for'] as string | undefined, opts.trustedProxies)
+    // The peer of a keep-alive connection does not change: decide its trust once per socket.
+    const sock = raw.socket as typeof raw.socket & { [PEER_TRUSTED]?: boolean }
+    let trusted = sock[PEER_TRUSTED]
+    if (trusted === undefined) {
+      trusted = isTrusted(opts.trustedProxies, sock.remoteAddress ?? '')
+      sock[PEER_TRUSTED] = trusted
+    }
+    ctx.peerTrusted = trusted
+    const { client, forwardedFor } = clientAddress(sock.remoteAddress ?? '', headers['x-forwarded-for'] as string | undefined, opts.trustedProxies, trusted)
     ctx.clientIp = client
     ctx.forwardedFor = forwardedFor
-    ctx.peerTrusted = isTrusted(opts.trustedProxies, raw.socket.remoteAddress ?? '')
     if (opts.listenerProto === 'http' && headers['x-forwarded-proto'] === 'https' && ctx.peerTrusted) {
       ctx.proto = 'https'
     }

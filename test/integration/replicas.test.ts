@@ -178,7 +178,7 @@ t.test('Redis killed during traffic: 503, nothing forwarded; back by itself when
   t.not(ms, null, 'both refuse with 503')
   const started = Date.now()
   t.equal(await statusOn(b, cookie), 503)
-  t.ok(Date.now() - started < 500, 'quickly, no hang')
+  t.ok(Date.now() - started < 1500, 'quickly, no hang')
   t.equal(upstream.requests.length, before, 'nothing forwarded during the outage')
   await redis.start()
   const back = await within(8000, async () => await statusOn(a, cookie) === 200 && await statusOn(b, cookie) === 200)
