@@ -41,9 +41,28 @@ export interface AddedHeaders {
  * use `Connection` to remove ours).
  */
 export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestContext, upstreamHost: string, added: AddedHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {}
+  // Ours first: a server that keeps only the first N header lines (Node: 2000, and the client
+  // can send 2000 short ones) must drop the client's extras, never the assertion, the identity
+  // or X-Forwarded-For.
+  const app = ctx.app
+  const out: IncomingHttpHeaders = {
+    host: app !== null && app.config.preserve_host ? ctx.host : upstreamHost,
+    'x-request-id': ctx.id,
+    'x-forwarded-for': ctx.forwardedFor,
+    'x-forwarded-proto': ctx.proto,
+    'x-forwarded-host': ctx.host
+  }
+  if (added.assertion !== null) out['x-moatless-jwt-assertion'] = added.assertion
+  const id = ctx.identity
+  if (id !== null && app !== null && app.config.identity_headers) {
+    if (headerSafe(id.sub)) out['x-moatless-user'] = id.sub
+    // An email the IdP does not call verified is whatever the user typed in (nOAuth, 2023):
+    // an upstream that keys accounts on X-Moatless-Email must not be handed someone else's.
+    if (id.email !== undefined && id.email_verified === true && headerSafe(id.email)) out['x-moatless-email'] = id.email
+    out['x-moatless-groups'] = id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
+  }
   for (const name in headers) {
-    if (isHostileHeader(name)) continue
+    if (name === 'host' || isHostileHeader(name)) continue
     out[name] = headers[name]
   }
   const cookie = headers.cookie
@@ -54,21 +73,6 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
   }
   // A bearer token we consumed is the user's IdP credential: it does not travel on.
   if (ctx.identity?.via === 'bearer') delete out.authorization
-  const app = ctx.app
-  out.host = app !== null && app.config.preserve_host ? ctx.host : upstreamHost
-  out['x-request-id'] = ctx.id
-  out['x-forwarded-for'] = ctx.forwardedFor
-  out['x-forwarded-proto'] = ctx.proto
-  out['x-forwarded-host'] = ctx.host
-  if (added.assertion !== null) out['x-moatless-jwt-assertion'] = added.assertion
-  const id = ctx.identity
-  if (id !== null && app !== null && app.config.identity_headers) {
-    if (headerSafe(id.sub)) out['x-moatless-user'] = id.sub
-    // An email the IdP does not call verified is whatever the user typed in (nOAuth, 2023):
-    // an upstream that keys accounts on X-Moatless-Email must not be handed someone else's.
-    if (id.email !== undefined && id.email_verified === true && headerSafe(id.email)) out['x-moatless-email'] = id.email
-    out['x-moatless-groups'] = id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
-  }
   return out
 }
 

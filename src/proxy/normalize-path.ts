@@ -12,8 +12,9 @@
  * - `"`, `<`, `>`, `` ` ``, `{` and `}` are percent-encoded here, because the WHATWG URL parser
  *   that builds the upstream request encodes them anyway: `/a"b` was decided as `/a"b` but
  *   forwarded as `/a%22b`, which `/a%22b` (decided as such) also reaches.
- * - A raw `;` is refused: Tomcat, Jetty, Spring and Shiro strip path parameters, so
- *   `/admin;x=1` is `/admin` to them while no rule on `/admin/**` matched it (CVE-2020-1957).
+ * - A `;` is refused, raw or as `%3B`: Tomcat, Jetty, Spring and Shiro strip path parameters,
+ *   so `/admin;x=1` is `/admin` to them while no rule on `/admin/**` matched it (CVE-2020-1957),
+ *   and some stacks decode first (Shiro CVE-2020-13933, `/admin/%3bx`).
  * - A doubly encoded `.`, `/`, `\` or NUL (`%252e`) is refused like its single encoding.
  * - Escapes of non-ASCII bytes must be UTF-8 (overlong `%C0%AE` is `.` to old decoders), and a
  *   segment whose compatibility form (NFKC) holds a `/` or `\` or is a dot segment (fullwidth
@@ -29,7 +30,7 @@ export type NormalizeRejection =
   | 'not-origin-form' // absolute-form (`http://...`), asterisk-form (`*`), authority-form, empty
   | 'fragment' // `#` never belongs in a request target
   | 'malformed-escape' // `%` not followed by two hex digits, or escapes that are not UTF-8
-  | 'encoded-separator' // `%2F` or `%5C`: a segment that an upstream may split
+  | 'encoded-separator' // `%2F`, `%5C` or `%3B`: a segment that an upstream may split
   | 'backslash' // raw `\`: a separator on some servers
   | 'nul' // raw NUL or `%00`
   | 'invalid-character' // raw control character, space, byte > 0x7e, or `;` (a path parameter)
@@ -93,6 +94,8 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
   // Where the current segment starts in rawUrl, and whether it escapes a non-ASCII byte.
   let segStart = 1
   let segHigh = false
+  // Whether the current segment holds an escaped `%` (double encoding).
+  let segPercent = false
 
   for (let i = 1; i <= end; i++) {
     const c = i < end ? rawUrl.charCodeAt(i) : SLASH // a virtual `/` closes the last segment
@@ -103,14 +106,19 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
         if (i < end) return { ok: false, reason: 'empty-segment' }
       } else if (segDots && segLen <= 2) {
         return { ok: false, reason: 'dot-segment' }
-      } else if (segHigh) {
-        const problem = unicodeSegmentProblem(rawUrl.slice(segStart, i))
+      } else if (segHigh || segPercent) {
+        const seg = rawUrl.slice(segStart, i)
+        // Double encoding is judged on the segment as forwarded: `%25%32%66` is sent as `%252f`.
+        const sofar = segPercent ? (out ?? '') + rawUrl.slice(copiedUpTo, i) : ''
+        const problem = (segHigh ? unicodeSegmentProblem(seg) : undefined) ??
+          (segPercent ? doubleEncodingProblem(sofar.slice(sofar.lastIndexOf('/') + 1)) : undefined)
         if (problem !== undefined) return { ok: false, reason: problem }
       }
       segLen = 0
       segDots = true
       segStart = i + 1
       segHigh = false
+      segPercent = false
       continue
     }
 
@@ -121,13 +129,15 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
         out = (out ?? '') + rawUrl.slice(copiedUpTo, i) + rewriteEscape(rawUrl, i, decoded)
         copiedUpTo = i + 3
       }
-      // `..%3B` is `..;` to a server that decodes before it strips path parameters.
-      if (decoded === -1 && segDots && segLen > 0 && segLen <= 2 && rawUrl.charCodeAt(i + 1) === 0x33 && (rawUrl.charCodeAt(i + 2) | 0x20) === 0x62) {
-        return { ok: false, reason: 'dot-segment' }
+      if (decoded === -1 && rawUrl.charCodeAt(i + 1) === 0x33 && (rawUrl.charCodeAt(i + 2) | 0x20) === 0x62) {
+        // `%3B` is `;` to a server that decodes before it strips path parameters (Apache
+        // Shiro CVE-2020-13933: `/admin/%3bx`); `..%3B` is `..;` there.
+        return { ok: false, reason: segDots && segLen > 0 && segLen <= 2 ? 'dot-segment' : 'encoded-separator' }
       }
       segLen++
       if (decoded !== DOT) segDots = false
       if (decoded === -1 && hexValue(rawUrl.charCodeAt(i + 1)) >= 8) segHigh = true
+      if (decoded === -1 && rawUrl.charCodeAt(i + 1) === 0x32 && rawUrl.charCodeAt(i + 2) === 0x35) segPercent = true
       i += 2
       continue
     }
@@ -148,18 +158,29 @@ export function normalizeRequestTarget (rawUrl: string): NormalizeResult {
   }
 
   const path = out === undefined ? rawUrl.slice(0, end) : out + rawUrl.slice(copiedUpTo, end)
-  if (path.includes('%25')) {
-    // Double encoding (`%252e%252e`): an upstream that decodes twice (IIS's CVE-2001-0333 and
-    // its many heirs) would walk or split where we saw one segment. Refused like the once
-    // decoded spelling; an escaped `%` before anything else stays a literal `%`.
-    const once = normalizeRequestTarget(path.replace(/%25/g, '%'))
-    if (!once.ok && DECODED_TWICE.has(once.reason)) return once
-  }
   return { ok: true, path, search }
 }
 
-/** Rejections of the once-decoded path that make the path itself ambiguous. */
-const DECODED_TWICE: ReadonlySet<NormalizeRejection> = new Set(['encoded-separator', 'backslash', 'nul', 'dot-segment'])
+/**
+ * Double encoding (`%252e%252e`, `%252f`): an upstream that decodes twice (IIS's CVE-2001-0333
+ * and its many heirs) would walk or split where we saw one segment. `segment` is as forwarded
+ * and holds a `%25`; each further decoding of `%25` is checked like the first decoding was.
+ */
+function doubleEncodingProblem (segment: string): NormalizeRejection | undefined {
+  let s = segment
+  while (s.includes('%25')) {
+    s = s.replace(/%25/g, '%')
+    if (/%(2f|5c|3b)/i.test(s)) return 'encoded-separator'
+    if (s.includes('%00')) return 'nul'
+    const dots = s.replace(/%2e/gi, '.')
+    if (dots === '.' || dots === '..') return 'dot-segment'
+    if (/%[89a-f][0-9a-f]/i.test(s) && !/%(?![0-9a-f]{2})/i.test(s)) {
+      const problem = unicodeSegmentProblem(s)
+      if (problem !== undefined && problem !== 'malformed-escape') return problem
+    }
+  }
+  return undefined
+}
 
 /**
  * Validates the escape at `i`: the decoded byte when it is unreserved (to be decoded), -1

@@ -113,7 +113,7 @@ t.test('routing-override headers change neither the decision nor the path', asyn
   const seen = m.since()
   t.equal(seen.length, 1)
   t.equal(seen[0]?.url, '/page', 'forwarded to the path of the request line')
-  t.equal(decisionOf(stack, seen[0]?.headers['x-request-id'])?.path, '/page', 'decided on it too')
+  t.equal((await decisionOf(stack, seen[0]?.headers['x-request-id']))?.path, '/page', 'decided on it too')
   const names = rawNames(seen[0]?.rawHeaders ?? []).map((n) => n.toLowerCase())
   for (const o of overrides) {
     const name = (o.split(':')[0] as string).toLowerCase()

@@ -2,6 +2,7 @@
  * Shared checks for the attack-family tests in this folder: what the upstream saw since a
  * point in time, and that an answer is an answer (no 500, no stack trace, no echo of internals).
  */
+import { connect } from 'node:net'
 import type { Test } from 'tap'
 import type { Browser } from '../helpers/browser.js'
 import type { Seen } from '../helpers/upstream.js'
@@ -31,9 +32,17 @@ export function cookieFor (browser: Browser, origin: string): string {
   return browser.cookieHeader(origin)
 }
 
-/** The decision log line of a request id (the upstream sees it as X-Request-Id). */
-export function decisionOf (stack: Stack, requestId: unknown): Record<string, unknown> | undefined {
-  return stack.logs.find((l) => l.msg === 'decision' && l.request_id === requestId)
+/**
+ * The decision log line of a request id (the upstream sees it as X-Request-Id). The line is
+ * written when the response ends, which may be a moment after the client has read it.
+ */
+export async function decisionOf (stack: Stack, requestId: unknown): Promise<Record<string, unknown> | undefined> {
+  for (let i = 0; i < 100; i++) {
+    const line = stack.logs.find((l) => l.msg === 'decision' && l.request_id === requestId)
+    if (line !== undefined) return line
+    await sleep(5)
+  }
+  return undefined
 }
 
 /** The status of the last response in raw bytes (an interim 100 Continue is skipped). */
@@ -46,6 +55,19 @@ export function finalStatus (raw: string): number {
 /** A value as one printable TAP line (JSON, non-ASCII and controls escaped). */
 export function show (v: string): string {
   return JSON.stringify(v).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** Sends bytes and reads until the server closes the connection (for pipelined requests). */
+export function rawExchange (port: number, text: string, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1')
+    let data = ''
+    const timer = setTimeout(() => sock.destroy(), timeoutMs)
+    sock.on('data', (d: Buffer) => { data += d.toString('latin1') })
+    sock.on('close', () => { clearTimeout(timer); resolve(data) })
+    sock.on('error', () => { /* resolved on close */ })
+    sock.write(text)
+  })
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

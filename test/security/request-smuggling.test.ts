@@ -21,7 +21,7 @@ import t, { type Test } from 'tap'
 import { Browser } from '../helpers/browser.js'
 import { rawRequest } from '../helpers/raw.js'
 import { startStack, browserSignIn } from '../helpers/stack.js'
-import { mark, noCrash } from './helpers.js'
+import { mark, noCrash, rawExchange } from './helpers.js'
 
 const stack = await startStack({
   apps: {
@@ -132,8 +132,8 @@ t.test('bodies on other methods are re-framed, never copied', async (t) => {
 
 t.test('pipelined requests are decided one by one', async (t) => {
   const m = mark(stack)
-  const res = await rawRequest(stack.port, `GET /page HTTP/1.1\r\n${base}Accept: application/json\r\n\r\nGET /admin/secret HTTP/1.1\r\n${base}Accept: application/json\r\nConnection: close\r\n\r\n`)
-  const statuses = [...res.raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((x) => Number(x[1]))
+  const raw = await rawExchange(stack.port, `GET /page HTTP/1.1\r\n${base}Accept: application/json\r\n\r\nGET /admin/secret HTTP/1.1\r\n${base}Accept: application/json\r\nConnection: close\r\n\r\n`)
+  const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((x) => Number(x[1]))
   t.same(statuses, [200, 403], 'the second request is denied on its own')
   t.same(m.since().map((s) => s.url), ['/page'], 'only the first reached the upstream')
 })
