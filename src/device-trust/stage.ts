@@ -37,7 +37,9 @@ export const deviceStage = fp(async function deviceStage (fastify: FastifyInstan
     const headers = req.headers
     const socket = req.raw.socket as TLSSocket
     const socketFingerprint = certs !== null && socket.encrypted === true ? certs.fromSocket(socket) : null
-    const forwarded = ctx.peerTrusted ? headers['x-client-cert'] : undefined
+    // Exactly one X-Client-Cert: a load balancer that appends instead of replacing would let a
+    // client's own value ride along (Node joins duplicates), so two of them count as none.
+    const forwarded = ctx.peerTrusted && countHeader(req.raw.rawHeaders, 'x-client-cert') === 1 ? headers['x-client-cert'] : undefined
     const token = headers['x-moatless-device']
     if (socketFingerprint === null && forwarded === undefined && token === undefined) {
       byTrust.inc({ trust: 'none' })
@@ -57,3 +59,9 @@ export const deviceStage = fp(async function deviceStage (fastify: FastifyInstan
     byTrust.inc({ trust: device.trust })
   })
 }, { name: 'moatless-device-trust', fastify: '5.x', dependencies: ['moatless-authn'] })
+
+function countHeader (raw: string[], name: string): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name) n++
+  return n
+}

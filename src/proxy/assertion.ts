@@ -48,7 +48,8 @@ export class AssertionSigner {
 
   async sign (c: AssertionClaims, nowMs = Date.now()): Promise<string> {
     const now = Math.floor(nowMs / 1000)
-    const cacheKey = `${c.aud}\n${c.sub}\n${c.email ?? ''}\n${c.device_id ?? ''}\n${c.device_trust}\n${c.groups.join('\n')}`
+    // JSON, not a joined string: no two different claim sets can share a key.
+    const cacheKey = JSON.stringify([c.aud, c.sub, c.email, c.device_id, c.device_trust, c.groups])
     const hit = this.cache.get(cacheKey)
     if (hit !== undefined && now - hit.iat < REUSE_S) return hit.jwt
     const jwt = await new SignJWT({

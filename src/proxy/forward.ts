@@ -10,6 +10,7 @@ import { logDecision } from './decision-log.js'
 import type { DecisionSampler } from './decision-samples.js'
 import type { OpenConnections } from './connections.js'
 import { upstreamHeaders } from './headers.js'
+import { ALL_COOKIE_NAMES } from '../authn/cookies.js'
 
 export interface ForwardOptions { signer: AssertionSigner; metrics: Metrics; log: Logger; connections: OpenConnections; sampler?: DecisionSampler }
 
@@ -40,7 +41,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
     const id = ctx.identity
     ;(req as WithAssertion)[ASSERTION] = id === null
       ? null
-      : await opts.signer.sign({ aud: app.from, sub: id.sub, email: id.email, groups: id.groups, device_id: ctx.device.id, device_trust: ctx.device.trust })
+      // An email the IdP has not verified is not asserted: apps would take it as proof.
+      : await opts.signer.sign({ aud: app.from, sub: id.sub, email: id.email_verified === true ? id.email : undefined, groups: id.groups, device_id: ctx.device.id, device_trust: ctx.device.trust })
   })
 
   const headersFor = (req: FastifyRequest, headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> => {
@@ -57,6 +59,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
       retryDelay: () => null,
       getUpstream: (req: FastifyRequest) => (req.moatless.app as CompiledApp).to,
       rewriteRequestHeaders: (req: FastifyRequest, headers: Record<string, string | string[] | undefined>) => headersFor(req, headers),
+      // An app must not set (or clear, or plant for a sibling domain) Moatless's own cookies.
+      rewriteHeaders: (headers: Record<string, string | string[] | undefined>) => withoutOurCookies(headers),
       onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; cause?: unknown } }) => upstreamError(reply, error),
       onResponse: (req: FastifyRequest, reply: FastifyReply, res: { stream: NodeJS.ReadableStream } | NodeJS.ReadableStream) => {
         const app = req.moatless.app
@@ -82,6 +86,18 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
     }
   } as unknown as Parameters<typeof httpProxy>[1])
 }, { name: 'moatless-forward', fastify: '5.x', dependencies: ['moatless-authz'] })
+
+function withoutOurCookies (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const sc = headers['set-cookie']
+  if (sc === undefined) return headers
+  const lines = Array.isArray(sc) ? sc : [sc]
+  const kept = lines.filter((l) => !ALL_COOKIE_NAMES.has(l.slice(0, Math.max(0, l.indexOf('='))).trim().toLowerCase()))
+  if (kept.length === lines.length) return headers
+  const out = { ...headers }
+  if (kept.length === 0) delete out['set-cookie']
+  else out['set-cookie'] = kept
+  return out
+}
 
 function upstreamError (reply: FastifyReply, error: Error & { code?: string; cause?: unknown }): void {
   const cause = error.cause as { code?: string } | undefined

@@ -102,6 +102,9 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
       if (n.length === 4 && n.toLowerCase() === 'host') hosts++
     }
     if (hosts !== 1) return badRequest(req, reply, hosts === 0 ? 'missing-host' : 'duplicate-host')
+    // Only websocket upgrades are proxied (and authorized at the upgrade); `Upgrade: h2c` and
+    // friends would otherwise pass as a plain request and tunnel past the rules upstream.
+    if (headers.upgrade !== undefined && !ctx.websocket && /(^|,)\s*upgrade\s*(,|$)/i.test(headers.connection ?? '')) return badRequest(req, reply, 'unsupported-upgrade')
 
     // RFC 9110 7.4 / 15.5.20: a TLS connection is for the server name the client asked for. A
     // request for another host on it (a connection reused, or a front domain) is misdirected:
