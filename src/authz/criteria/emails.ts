@@ -1,4 +1,8 @@
-/** `emails: [...]` — the user's email address, case-insensitive. */
+/**
+ * `emails: [...]` — the user's email address, case-insensitive, and only when the IdP says it
+ * is verified (an unverified address is a claim anyone can type at many IdPs: "nOAuth").
+ * Only ASCII addresses are lowercased, so no Unicode case folding (K, Kelvin sign) can alias one.
+ */
 import type { CompileContext, ConfigPath, Criterion } from '../types.js'
 import { checkStrings, leaf, oneOf } from './criterion.js'
 
@@ -18,10 +22,18 @@ export function compileEmails (values: string[], path: ConfigPath, ctx: CompileC
     kind: 'subject',
     description: `with ${wanted}`,
     test: (input) => {
-      const email = input.identity?.email
-      return email !== undefined && emails.has(email.toLowerCase())
+      const id = input.identity
+      const email = id?.email
+      return email !== undefined && id?.email_verified === true && isAscii(email) && emails.has(email.toLowerCase())
     },
-    unmet: () => ({ code: 'email-unauthorized', message: `needs ${wanted}` }),
+    unmet: (input) => input.identity?.email !== undefined && input.identity.email_verified !== true
+      ? { code: 'email-unverified', message: `needs ${wanted}, verified by the identity provider` }
+      : { code: 'email-unauthorized', message: `needs ${wanted}` },
     matched: (input) => `with email ${input.identity?.email ?? ''}`
   })
+}
+
+export function isAscii (s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7e) return false
+  return true
 }

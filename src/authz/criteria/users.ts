@@ -1,6 +1,7 @@
-/** `users: [...]` — the subject (`sub`, exact) or the email (case-insensitive) of the user. */
+/** `users: [...]` — the subject (`sub`, exact) or the verified email (case-insensitive, ASCII) of the user. */
 import type { CompileContext, ConfigPath, Criterion } from '../types.js'
 import { checkStrings, leaf, oneOf } from './criterion.js'
+import { isAscii } from './emails.js'
 
 export function compileUsers (values: string[], path: ConfigPath, ctx: CompileContext): Criterion | undefined {
   if (!checkStrings(values, path, ctx, 'users')) return undefined
@@ -14,7 +15,7 @@ export function compileUsers (values: string[], path: ConfigPath, ctx: CompileCo
       const id = input.identity
       if (id === null) return false
       if (subs.has(id.sub)) return true
-      return id.email !== undefined && emails.size > 0 && emails.has(id.email.toLowerCase())
+      return id.email !== undefined && id.email_verified === true && emails.size > 0 && isAscii(id.email) && emails.has(id.email.toLowerCase())
     },
     unmet: () => ({ code: 'user-unauthorized', message: `needs ${wanted}` }),
     matched: (input) => {
