@@ -103,3 +103,26 @@ t.test('from a trusted proxy, X-Client-Cert is believed, and still never forward
   const underscore = await lb.request(`${behind.origin('secure')}/`, { headers: { ...JSONH, x_client_cert: forwarded } })
   t.equal(underscore.status, 403, 'only the exact header name counts, even from a trusted proxy')
 })
+
+t.test('regression: two X-Client-Cert headers from a trusted proxy name no device', async (t) => {
+  // A load balancer that appends X-Client-Cert instead of replacing it lets the client's own
+  // header ride along; Node joins duplicates and the first value would win. Two → none.
+  const { Agent, request } = await import('undici')
+  const { fixedLookup } = await import('../helpers/browser.js')
+  const behind = await startStack({ apps, tls, config: config(['127.0.0.1/32']) })
+  t.teardown(() => behind.close())
+  await enroll(behind)
+  const lb = await signedIn(behind, false)
+  const cookie = lb.cookies(behind.origin('secure')).map((c) => `${c.name}=${c.value}`).join('; ')
+  const agent = new Agent({ connect: { ca: ca.cert, lookup: fixedLookup('127.0.0.1') as never } })
+  t.teardown(() => agent.close())
+  const m = mark(behind)
+  const res = await request(`${behind.origin('secure')}/`, {
+    dispatcher: agent,
+    headers: ['accept', 'application/json', 'cookie', cookie, 'x-client-cert', forwarded, 'x-client-cert', forwarded]
+  })
+  await res.body.text()
+  t.equal(res.statusCode, 403, 'the device requirement is not met')
+  t.equal(lastDecision(behind)?.device_id, null)
+  t.same(m.since(), [], 'nothing forwarded')
+})
