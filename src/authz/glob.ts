@@ -45,13 +45,18 @@ function segmentProblem (segment: string): string | undefined {
     if (c <= 0x20 || c >= 0x7f) return 'contains a space or a control or non-ASCII character; percent-encode it (e.g. %20)'
     if (c === 0x5c) return 'contains \\ (requests with a backslash are refused)'
     if (c === 0x3f || c === 0x23) return `contains ${String.fromCharCode(c)}; globs match the path only, not the query`
+    if (c === 0x3b) return 'contains ; (requests with path parameters are refused, so this glob could never match)'
+    if (c === 0x22 || c === 0x3c || c === 0x3e || c === 0x60 || c === 0x7b || c === 0x7d) {
+      const ch = String.fromCharCode(c)
+      return `contains ${ch}; requests carry it percent-encoded, write %${c.toString(16).toUpperCase()}`
+    }
     if (c === 0x25) {
       const hex = segment.slice(i + 1, i + 3)
       if (!UPPER_HEX.test(hex)) {
         return /^[0-9a-fA-F]{2}$/.test(hex) ? `write %${hex} in upper case (%${hex.toUpperCase()}), as paths are normalized` : 'contains a malformed %-escape'
       }
       const byte = parseInt(hex, 16)
-      if (byte === 0x2f || byte === 0x5c || byte === 0) return `contains %${hex} (requests with it are refused)`
+      if (byte === 0x2f || byte === 0x5c || byte === 0 || byte === 0x3b) return `contains %${hex} (requests with it are refused)`
       if (isUnreservedByte(byte)) return `write %${hex} as ${String.fromCharCode(byte)}, as paths are normalized`
       i += 2
     }

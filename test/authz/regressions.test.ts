@@ -1,4 +1,6 @@
 /**
+ * Regressions found by the hardening review, one test each.
+ *
  * Regression (found by the hardening suite): `emails:` and `users:` matched an email the IdP
  * had not verified — the "nOAuth" pattern, where anyone can register an account with someone
  * else's address at a multi-tenant IdP — and lowercased with Unicode rules, so the Kelvin sign
@@ -30,4 +32,12 @@ t.test('no Unicode case folding aliases an address', async (t) => {
   for (const app of [byEmail, byUser]) {
     t.equal(evaluate(app, request({ identity: user({ email: '\u212Aate@example.com', email_verified: true }) })).decision, 'deny')
   }
+})
+
+t.test('regression: globs that could never match a normalized path are compile errors', async (t) => {
+  const { compileGlob } = await import('../../src/authz/index.js')
+  for (const g of ['/admin;x', '/a%3Bb', '/a"b', '/a<b', '/a{b}', '/a`b']) {
+    t.ok('error' in compileGlob(g), `${g} refused`)
+  }
+  t.notOk('error' in compileGlob('/a%22b'), 'the encoded form is accepted')
 })
