@@ -366,11 +366,11 @@ interface ExplainOptions {
 const REJECTION_TEXT: Record<NormalizeRejection, string> = {
   'not-origin-form': 'the request target is not a path',
   fragment: 'a # has no place in a request target',
-  'malformed-escape': 'a % is not followed by two hex digits',
-  'encoded-separator': 'an encoded / or \\ (%2F, %5C) could be split differently by the upstream',
+  'malformed-escape': 'a % not followed by two hex digits, or an escape that is not valid UTF-8',
+  'encoded-separator': 'an encoded separator (%2F, %5C, %3B, double-encoded or a Unicode look-alike) could be split differently by the upstream',
   backslash: 'a raw \\ is a path separator on some servers',
   nul: 'NUL (raw or %00)',
-  'invalid-character': 'a raw control character',
+  'invalid-character': 'a raw control, space, non-ASCII or ; character',
   'empty-segment': 'an empty segment (//) is merged by some servers and not by others',
   'dot-segment': 'a dot segment (. or .., in any spelling) could reach another path than the one decided on'
 }

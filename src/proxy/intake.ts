@@ -128,7 +128,13 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     }
 
     const target = normalizeRequestTarget(raw.url ?? '')
-    if (!target.ok) return badRequest(req, reply, target.reason)
+    if (!target.ok) {
+      // Log what was refused (path only: a query string may hold secrets), bounded.
+      const rawTarget = raw.url ?? ''
+      const q = rawTarget.indexOf('?')
+      ctx.path = (q === -1 ? rawTarget : rawTarget.slice(0, q)).slice(0, 256)
+      return badRequest(req, reply, target.reason)
+    }
     ctx.path = target.path
     ctx.search = target.search
     // From here on, everything (router internals, rules, forwarding) sees the normalized target.
