@@ -46,7 +46,7 @@ t.teardown(() => { child.kill('SIGKILL') })
 
 const admin = `http://127.0.0.1:${adminPort}`
 const b = new Browser()
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < 300; i++) { // up to 30 s: a loaded CI machine starts processes slowly
   if (out.includes('moatless listening')) break
   await new Promise((resolve) => setTimeout(resolve, 100))
 }

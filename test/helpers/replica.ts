@@ -22,7 +22,7 @@ export async function startReplica (configFile: string, env: Record<string, stri
   child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  for (let i = 0; i < 150 && !out.includes('moatless listening'); i++) {
+  for (let i = 0; i < 300 && !out.includes('moatless listening'); i++) {
     if (child.exitCode !== null) break
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
