@@ -36,8 +36,10 @@ export class RedisStore implements Store {
       lazyConnect: true
     }
     this.client = createClient(cfg.redis, common)
-    // The subscriber keeps an offline queue so that its SUBSCRIBE is replayed on reconnect.
-    this.subscriber = createClient(cfg.redis, { ...common, enableOfflineQueue: true, autoResubscribe: true })
+    // The subscriber subscribes itself on every (re)connect: no queued commands that a close
+    // could reject after nobody is listening.
+    this.subscriber = createClient(cfg.redis, { ...common, autoResubscribe: false })
+    this.subscriber.on('ready', () => { (this.subscriber as Redis).subscribe(this.channel).catch(() => {}) })
     this.client.on('ready', () => {
       const wasDown = this.everReady && !this.isHealthy
       this.isHealthy = true
@@ -64,7 +66,6 @@ export class RedisStore implements Store {
   /** Connects both clients; resolves false (and keeps retrying in the background) if Redis is not up within timeoutMs. */
   async connect (timeoutMs = 3000): Promise<boolean> {
     this.subscriber.connect().catch(() => {})
-    void this.subscriber.subscribe(this.channel).catch(() => {})
     const ready = new Promise<boolean>((resolve) => {
       if (this.isHealthy) { resolve(true); return }
       this.client.once('ready', () => resolve(true))
