@@ -2,10 +2,10 @@ import * as client from 'openid-client'
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Config } from '../config/schema.js'
 import { MoatlessError } from '../errors.js'
+import { isLoopbackHost } from '../config/load.js'
 
 export interface IdpLogger { warn (obj: object, msg: string): void; info (obj: object, msg: string): void }
 
-const LOOPBACK = /^(localhost|[a-z0-9-]+\.localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i
 
 /**
  * The relying-party side of the IdP: discovery (retried in the background until it
@@ -37,7 +37,7 @@ export class Idp {
     if (this.configuration !== null) return this.configuration
     if (this.discovering === null) {
       const issuer = new URL(this.cfg.issuer)
-      const insecure = issuer.protocol === 'http:' && LOOPBACK.test(issuer.hostname)
+      const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname)
       this.discovering = client.discovery(issuer, this.cfg.client_id, this.cfg.client_secret, undefined, {
         execute: insecure ? [client.allowInsecureRequests] : [],
         timeout: 5
