@@ -1,12 +1,13 @@
 import t from 'tap'
+import { BIN, cliEnv } from '../helpers/cli.js'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const bin = join(process.cwd(), 'bin/moatless.js')
+const bin = BIN
 const dir = mkdtempSync(join(tmpdir(), 'moatless-check-'))
-const env = { ...process.env, MOATLESS_CLIENT_SECRET: 'x'.repeat(20), MOATLESS_SESSION_SECRET: 's'.repeat(40) }
+const env = cliEnv()
 
 const base = `authenticate:
   url: http://auth.localhost:8080

@@ -4,20 +4,16 @@
  * watches the `device-changed` events that make every replica forget its cached copy.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RedisStore, type StoreEvent } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis.js'
+import { runCli, type CliRun } from '../helpers/cli.js'
 import { createTestCa } from '../helpers/tls.js'
 
-const bin = join(process.cwd(), 'bin/moatless.js')
 const dir = mkdtempSync(join(tmpdir(), 'moatless-devices-cli-'))
-// Without tap's NODE_OPTIONS (process-info hooks): they double the start-up time of every run.
-const { NODE_OPTIONS: _hooks, ...parentEnv } = process.env
-const env = { ...parentEnv, MOATLESS_CLIENT_SECRET: 'x'.repeat(20), MOATLESS_SESSION_SECRET: 's'.repeat(40) }
 
 // About forty CLI processes: slow on a busy machine, so more room than the default 120 s.
 t.setTimeout(240_000)
@@ -30,19 +26,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run { code: number | null; out: string; err: string }
-
-function run (...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, out, err }))
-  })
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
 const head = `authenticate:
   url: http://auth.localhost:8080

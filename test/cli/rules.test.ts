@@ -4,7 +4,6 @@
  * and to see what the commands did.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,12 +11,9 @@ import { RedisStore, type StoreEvent } from '../../src/store/index.js'
 import type { DecisionSample } from '../../src/rules/ruleset.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { runCli, type CliRun } from '../helpers/cli.js'
 
-const bin = join(process.cwd(), 'bin/moatless.js')
 const dir = mkdtempSync(join(tmpdir(), 'moatless-rules-'))
-// Without tap's NODE_OPTIONS (process-info hooks): they double the start-up time of every run.
-const { NODE_OPTIONS: _hooks, ...parentEnv } = process.env
-const env = { ...parentEnv, MOATLESS_CLIENT_SECRET: 'x'.repeat(20), MOATLESS_SESSION_SECRET: 's'.repeat(40) }
 
 // Every check here starts the CLI (a few dozen Node processes), which takes seconds each on a
 // loaded machine: more than the suite's default per-file timeout.
@@ -31,20 +27,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run { code: number | null; out: string; err: string; ms: number }
-
-function run (...args: string[]): Promise<Run> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, out, err, ms: Date.now() - started }))
-  })
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
 const head = `authenticate:
   url: http://auth.localhost:8080
@@ -308,7 +291,7 @@ t.test('explain: no store needed; text and JSON', async (t) => {
   // The memory store: explain works from the file alone.
   const file = join(dir, 'explain.yaml')
   writeFileSync(file, head + appsA)
-  const explain = (...args: string[]): Promise<Run> => run('rules', 'explain', '--config', file, ...args)
+  const explain = (...args: string[]): Promise<CliRun> => run('rules', 'explain', '--config', file, ...args)
   const wiki = 'http://wiki.localhost:8080'
   // Independent runs, started together: each is a process start-up.
   const [allow, managed, denied, deniedJson, contractor, dots, encoded, nohost, authOrigin, anonymous, anonymousPrivate, claims, level, url] = await Promise.all([

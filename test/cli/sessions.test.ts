@@ -4,19 +4,15 @@
  * watches the `session-revoked` events that make every replica forget them.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RedisStore, type SessionRecord, type StoreEvent } from '../../src/store/index.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis.js'
+import { runCli, type CliRun } from '../helpers/cli.js'
 
-const bin = join(process.cwd(), 'bin/moatless.js')
 const dir = mkdtempSync(join(tmpdir(), 'moatless-sessions-'))
-// Without tap's NODE_OPTIONS (process-info hooks): they double the start-up time of every run.
-const { NODE_OPTIONS: _hooks, ...parentEnv } = process.env
-const env = { ...parentEnv, MOATLESS_CLIENT_SECRET: 'x'.repeat(20), MOATLESS_SESSION_SECRET: 's'.repeat(40) }
 
 // Every check here starts the CLI (a few dozen Node processes), which takes seconds each on a
 // loaded machine: more than the suite's default per-file timeout.
@@ -30,20 +26,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run { code: number | null; out: string; err: string; ms: number }
-
-function run (...args: string[]): Promise<Run> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, out, err, ms: Date.now() - started }))
-  })
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
 const head = `authenticate:
   url: http://auth.localhost:8080
