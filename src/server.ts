@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { buildAdmin } from './admin.js'
 import { build, type Moatless } from './app.js'
 import type { Config } from './config/schema.js'
-import { openStore } from './store/index.js'
+import { openStore, type Store } from './store/index.js'
 
 export interface RunningServer {
   moatless: Moatless
@@ -11,12 +11,24 @@ export interface RunningServer {
   close (): Promise<void>
 }
 
+export interface StartOptions {
+  /** The config's `apps:` as written: seeds an empty store. */
+  rawApps?: unknown[]
+  /**
+   * A store opened by the caller and shared with other instances in this process (the demo's
+   * HTTP and HTTPS listeners). The caller closes it; default: the config's store, opened here.
+   */
+  store?: Store
+}
+
 /** Opens the store, builds the proxy and the admin listener, and listens on both. */
-export async function startServer (config: Config, logger: Logger, opts: { rawApps?: unknown[] } = {}): Promise<RunningServer> {
-  const store = await openStore(config)
-  if (store.kind === 'memory') {
+export async function startServer (config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  const ownStore = opts.store === undefined
+  const store = opts.store ?? await openStore(config)
+  // A shared store is the caller's to explain.
+  if (ownStore && store.kind === 'memory') {
     logger.warn('store: in-memory (no `store.redis` configured): sessions live in this process only; run exactly one replica')
-  } else if (!store.healthy) {
+  } else if (ownStore && !store.healthy) {
     logger.warn('store: Redis is not reachable yet; requests get 503 until it is')
   }
   let moatless: Moatless | undefined
@@ -33,7 +45,7 @@ export async function startServer (config: Config, logger: Logger, opts: { rawAp
     await moatless?.app.close().catch(() => {})
     await admin?.close().catch(() => {})
     moatless?.idp.close()
-    await store.close()
+    if (ownStore) await store.close()
     throw err
   }
   const m = moatless
@@ -49,7 +61,7 @@ export async function startServer (config: Config, logger: Logger, opts: { rawAp
         await m.app.close()
         await a.close()
         m.idp.close()
-        await store.close()
+        if (ownStore) await store.close()
       })()
       return closing
     }

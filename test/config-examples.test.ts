@@ -18,6 +18,7 @@ const EXAMPLE_ENV: Record<string, string> = {
   MOATLESS_SESSION_SECRET: 'dummy-session-secret-0123456789abcdef0123',
   REDIS_PASSWORD: 'dummy-redis-password',
   DEMO_PORT: '8080',
+  DEMO_TLS_PORT: '8443',
   DEMO_IDP_ISSUER: 'http://localhost:5556',
   DEMO_WIKI_UPSTREAM: 'http://127.0.0.1:9001',
   DEMO_ADMIN_UPSTREAM: 'http://127.0.0.1:9002',

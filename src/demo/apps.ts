@@ -6,7 +6,9 @@
  *
  *   wiki   pages for every signed-in example.com user, `/static/**` public (its stylesheet),
  *          `/admin/` for everyone but contractors (the proxy's rules decide, not this code)
- *   admin  an "admin console" for the engineering group
+ *   admin  an "admin console" for engineers on a managed device; published twice by the demo,
+ *          http://admin.localhost:PORT (no device can be shown there) and
+ *          https://admin.localhost:TLS_PORT (the browser presents the device certificate)
  */
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -28,6 +30,8 @@ export interface DemoApps {
 export interface DemoAppsOptions {
   /** The proxy's public port: the apps' public origins and the JWKS are served there. */
   proxyPort: number
+  /** The HTTPS port: the admin app's second origin. */
+  tlsPort: number
   /** The assertion's issuer: `authenticate.url`. */
   issuer: string
 }
@@ -62,12 +66,13 @@ type Verified =
 class AssertionVerifier {
   private keys: JWTVerifyGetKey | null = null
   private fetchedAt = 0
-  private readonly audience: string
+  private readonly audience: string[]
   private readonly host: string
 
   constructor (private readonly name: string, private readonly opts: DemoAppsOptions) {
     this.host = `${name}.localhost:${opts.proxyPort}`
-    this.audience = `http://${this.host}`
+    // The app's public origins: the assertion names the one the user came through.
+    this.audience = name === 'admin' ? [`http://${this.host}`, `https://${name}.localhost:${opts.tlsPort}`] : [`http://${this.host}`]
   }
 
   async verify (jwt: string | undefined): Promise<Verified> {
@@ -137,6 +142,7 @@ function getJson (port: number, host: string, path: string): Promise<unknown> {
 interface PageInput {
   path: string
   proxyPort: number
+  tlsPort: number
   headers: IncomingMessage['headers']
   verified: Verified
 }
@@ -169,7 +175,7 @@ async function startApp (name: string, opts: DemoAppsOptions, render: Render): P
     }
     const assertion = req.headers['x-moatless-jwt-assertion']
     const verified = await verifier.verify(Array.isArray(assertion) ? assertion[0] : assertion)
-    const { status, html } = render({ path, proxyPort: opts.proxyPort, headers: req.headers, verified })
+    const { status, html } = render({ path, proxyPort: opts.proxyPort, tlsPort: opts.tlsPort, headers: req.headers, verified })
     send(res, status, 'text/html; charset=utf-8', html, req.method === 'HEAD', 'no-store')
   }
 
@@ -246,13 +252,13 @@ function shell (title: string, css: string, nav: string, inner: string): string 
 }
 
 function wikiPage (p: PageInput): { status: number; html: string } {
-  const admin = `http://admin.localhost:${p.proxyPort}/`
+  const admin = `https://admin.localhost:${p.tlsPort}/`
   const nav = `<a href="/">Wiki home</a><a href="/admin/">Wiki admin</a><a href="${esc(admin)}">Admin app</a><a id="sign-out" href="/.moatless/sign_out">Sign out</a>`
   const who = p.verified.status === 'verified' ? String(p.verified.payload.email ?? p.verified.payload.sub) : 'stranger'
   const inAdmin = p.path === '/admin' || p.path.startsWith('/admin/')
   const intro = inAdmin
     ? `<h1>Wiki administration</h1><p>Hello <strong>${esc(who)}</strong>. You are on <code>/admin/</code>: Moatless let you in because rule <code>no-contractors-in-admin</code> did not match you. Contractors get a 403 here, and this app never sees their request.</p>`
-    : `<h1>Welcome, ${esc(who)}</h1><p>You are reading <code>${esc(p.path)}</code> of the Acme wiki. Moatless let you in by rule <code>example-staff</code> (a verified <code>@example.com</code> email). Try <a href="/admin/">the wiki's admin pages</a> and <a href="${esc(admin)}">the admin app</a>: what you may open depends on your groups.</p>`
+    : `<h1>Welcome, ${esc(who)}</h1><p>You are reading <code>${esc(p.path)}</code> of the Acme wiki. Moatless let you in by rule <code>example-staff</code> (a verified <code>@example.com</code> email). Try <a href="/admin/">the wiki's admin pages</a> and <a href="${esc(admin)}">the admin app</a>: what you may open depends on your groups, and for the admin app on your device too.</p>`
   const html = shell('Acme Wiki', '<link rel="stylesheet" href="/static/wiki.css">', nav,
     `${intro}<div class="grid">${identityHeadersSection(p.headers)}${assertionSection(p.verified)}</div>
 <p class="muted">This page is served by a plain Node.js app on 127.0.0.1 behind Moatless; its stylesheet comes from <code>/static/**</code>, a public path.</p>`)
@@ -264,7 +270,7 @@ function adminPage (p: PageInput): { status: number; html: string } {
   const nav = `<a href="${esc(wiki)}">Wiki</a><a id="sign-out" href="/.moatless/sign_out">Sign out</a>`
   const who = p.verified.status === 'verified' ? String(p.verified.payload.email ?? p.verified.payload.sub) : 'stranger'
   const html = shell('Admin console', `<style>${ADMIN_CSS}</style>`, nav,
-    `<h1>Admin console</h1><p>Hello <strong>${esc(who)}</strong>. Only the <code>engineering</code> group gets here (rule <code>engineers-only</code>); everyone else is stopped at the proxy with an explanation.</p>
+    `<h1>Admin console</h1><p>Hello <strong>${esc(who)}</strong>. Only the <code>engineering</code> group on a device at trust level <code>managed</code> gets here (rule <code>engineers-on-managed-devices</code>); everyone else is stopped at the proxy with an explanation. The assertion below names the device (<code>device_id</code>, <code>device_trust</code>).</p>
 <div class="grid">${assertionSection(p.verified)}</div>`)
   return { status: p.verified.status === 'verified' ? 200 : 401, html }
 }
