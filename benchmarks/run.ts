@@ -1,92 +1,178 @@
 /**
- * npm run bench: the whole chain against bare forwarding against direct, on one local origin.
+ * npm run bench: the whole chain against bare forwarding against direct, on one local origin,
+ * plus the decision micro-benchmark, sign-in time and memory against live sessions.
  *
- * Targets (same upstream, 1 KiB body): the upstream directly; fastify + @fastify/http-proxy
- * with no auth; Moatless on the Redis store with a signed-in session cookie; Moatless with a
- * bearer token (an IdP ID token). Rounds interleave the targets so machine drift hits all
- * alike. The proxies run pinned to CPU 0, the upstream and the load generator to CPU 1.
- * Results: benchmarks/results/latest.{json,md}.
+ * Phases (all in one run, in this order):
+ *  load      Same upstream (1 KiB body), one autocannon process per run. Targets:
+ *              direct            the upstream directly
+ *              bare              fastify + @fastify/http-proxy, no auth
+ *              bare-tls          the same over TLS, asking for client certificates (as Moatless does)
+ *              session           Moatless on the Redis store, a signed-in session cookie
+ *              bearer            Moatless, `Authorization: Bearer <IdP ID token>`
+ *              device            Moatless over TLS with `listen.tls.client_ca`: session cookie +
+ *                                an enrolled device's client certificate on every request; the
+ *                                app allows only devices at trust level `managed`
+ *            Closed loop (each connection sends its next request when the last one is answered):
+ *            req/s is capacity, and latency at saturation is mostly queueing. So bare and session
+ *            also run at a fixed rate well below capacity (BENCH_FIXED_RATE req/s, 8
+ *            connections), where p99 shows the per-request overhead instead.
+ *            Rounds interleave the targets so machine drift hits all alike; each target's
+ *            figures are the median of its rounds. Latency percentiles are exact (every 2xx
+ *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
+ *            commandstats around every run gives commands per request (every client, timers
+ *            included); MONITOR over the same runs sorts each command by its key into timers
+ *            (rule polling, decision-sample flush) and the request path (sessions, devices...):
+ *            the target is about the request path.
+ *  decision  benchmarks/decision.ts in its own process on the proxy CPU: flat or not from 10 to
+ *            10,000 apps and from 100 to 100,000 live sessions (see that file for the method).
+ *  signin    benchmarks/signin.ts: real sign-ins against the embedded IdP; callback + handoff
+ *            server time from the proxy's decision log, minus the time the proxy spent waiting
+ *            on the IdP (traced inside the proxy process; see that file).
+ *  rss       benchmarks/rss.ts: RSS of a fresh proxy as 10k / 100k / 150k / 200k sessions go
+ *            through its caches, against the caches' entry limit (also after a forced GC).
+ * The proxies run pinned to CPU 0, the upstream and the load generator to CPU 1 (taskset).
+ * Moatless is the built `dist/` (bin/moatless.js serve): run `npm run build` first after changes.
+ * Results: benchmarks/results/latest.{json,md}; a "Targets" block says what was met.
+ *
+ * Environment (all optional), to shorten runs while iterating:
+ *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
+ *   BENCH_TARGETS=direct,bare,bare-tls,session,bearer,device   load targets (default all)
+ *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
+ *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
+ *   BENCH_SIGNINS=20  (plus 3 warm-up sign-ins)
+ *   BENCH_RSS_SESSIONS=10000,100000,150000,200000
+ *   DECISION_REPS=15
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import * as client from 'openid-client'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { Sealer } from '../src/authn/seal.js'
+import { Sessions } from '../src/authn/sessions.js'
 import { startIdp } from '../src/demo/idp.js'
-import { RedisStore } from '../src/store/index.js'
+import { RedisStore, type DeviceRecord } from '../src/store/index.js'
 import { Browser } from '../test/helpers/browser.js'
 import { signInAtIdp } from '../test/helpers/idp-login.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
-import { decisionMicrobench } from './decision.js'
+import { createTestCa } from '../test/helpers/tls.js'
+import type { DecisionResult } from './decision.js'
+import {
+  CLIENT_SECRET, commandPurpose, commandStats, distIsStale, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
+  startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
+} from './harness.js'
+import { measureRss, RSS_TOLERANCE, type RssResult } from './rss.js'
+import { instrumentIdp, measureSignIn, type SignInResult } from './signin.js'
 
+const list = (v: string | undefined, all: string[]): string[] => v === undefined || v.trim() === '' ? all : v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+const PHASES = new Set(list(process.env.BENCH_PHASES, ['load', 'decision', 'signin', 'rss']))
+const TARGET_KEYS = list(process.env.BENCH_TARGETS, ['direct', 'bare', 'bare-tls', 'session', 'bearer', 'device'])
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
-const CLIENT_SECRET = 'bench-client-secret-0123456789abcdef'
-const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-0123456789'
+const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 1000)
+const FIXED_RATE_CONNECTIONS = 8
+const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 20)
+const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '100000', '150000', '200000']).map(Number)
 
-const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return cpus().length >= 2 } catch { return false } })()
-const pin = (cpu: number, cmd: string[]): string[] => hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd
+/** The issue's numbers. */
+const GOAL = { rpsVsBare: 0.85, p99OverBareMs: 1, redisPerRequest: 0.001, flat: 0.10, signinMs: 5, rssGrowth: RSS_TOLERANCE }
 
-const children: ChildProcess[] = []
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
-
-function start (cpu: number, script: string, env: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = pin(cpu, [process.execPath, script])
-    const child = spawn(cmd as string, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    children.push(child)
-    child.once('message', (m: { port: number }) => resolve(m.port))
-    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)))
-  })
+interface Target {
+  key: string
+  name: string
+  transport: 'http' | 'tls'
+  moatless: boolean
+  /** Fixed-rate runs: the target they are a slower copy of, and their rate. */
+  fixedRate?: { of: string; rate: number }
+  load: Omit<LoadOptions, 'connections' | 'duration' | 'amount'>
+  /** undici dispatcher for the setup check (TLS targets). */
+  dispatcher?: Agent
+}
+interface TargetSummary {
+  key: string
+  fixed_rate: number | null
+  target: string
+  transport: 'http' | 'tls'
+  rps: number
+  p50_ms: number
+  p99_ms: number
+  requests: number
+  not_2xx: number
+  vs_bare: number | null
+  vs_bare_same_transport: number | null
+  vs_direct: number | null
+  p99_over_bare_same_transport_ms: number | null
+  /** INFO commandstats delta over this target's runs (every client: also timers, other replicas). */
+  redis_commands: number
+  redis_commands_per_request: number | null
+  redis_by_command: Record<string, number>
+  /** MONITOR over the same runs, by what each command was for (key). */
+  redis_by_purpose: Record<string, number>
+  /** Commands that are not timers (rule polling, decision-sample flushes): sessions, devices, ... */
+  redis_request_path_commands: number
+  redis_request_path_per_request: number | null
+  redis_timer_commands_per_second: number
 }
 
-async function startMoatless (port: number, config: string): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'moatless-bench-'))
-  const file = join(dir, 'moatless.yaml')
-  writeFileSync(file, config)
-  const [cmd, ...args] = pin(0, [process.execPath, 'bin/moatless.js', 'serve', '--config', file])
-  const child = spawn(cmd as string, args, {
-    env: { ...process.env, MOATLESS_CLIENT_SECRET: CLIENT_SECRET, MOATLESS_SESSION_SECRET: SESSION_SECRET, MOATLESS_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit']
-  })
-  children.push(child)
-  for (let i = 0; i < 100; i++) {
-    try { await fetch(`http://127.0.0.1:${port}/`); return } catch { await new Promise((resolve) => setTimeout(resolve, 100)) }
-  }
-  throw new Error('moatless did not start')
-}
-
-interface Target { name: string; url: string; headers: Record<string, string> }
-interface Run { rps: number; p50: number; p99: number; non2xx: number; errors: number; timeouts: number }
-
-function load (target: Target, seconds: number): Run {
-  const opts = { url: target.url, headers: target.headers, connections: CONNECTIONS, duration: seconds, pipelining: 1 }
-  const [cmd, ...args] = pin(1, [process.execPath, 'benchmarks/load.mjs', JSON.stringify(opts)])
-  return JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 20 })) as Run
-}
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
+const started = Date.now()
+const elapsed = (): string => `${Math.round((Date.now() - started) / 1000)} s`
 
 async function main (): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, pinned: hasTaskset }
-  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}${hasTaskset ? ', proxy on CPU 0, upstream + load on CPU 1' : ', not pinned'}`)
+  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}${hasTaskset ? ', proxies on CPU 0, upstream + load generator on CPU 1' : ', not pinned (no taskset or < 2 cores)'}`)
+  const stale = distIsStale()
+  if (stale !== null) console.log(`WARNING: dist/ is older than ${stale}: the bench runs the built proxy; run \`npm run build\` first`)
+
+  // Throwaway X.509: a server certificate for the TLS listeners, a device CA and one device.
+  const serverCa = await createTestCa('Bench Server CA')
+  const deviceCa = await createTestCa('Bench Device CA')
+  const serverCert = await serverCa.issue({ commonName: 'moatless-bench', dns: ['auth.localhost', 'wiki.localhost'], ips: ['127.0.0.1'] })
+  const deviceCert = await deviceCa.issue({ commonName: 'bench-laptop', usage: 'client' })
+  const certDir = mkdtempSync(join(tmpdir(), 'moatless-bench-certs-'))
+  const certs = { serverCa: join(certDir, 'server-ca.crt'), cert: join(certDir, 'proxy.crt'), key: join(certDir, 'proxy.key'), deviceCa: join(certDir, 'device-ca.crt'), deviceCert: join(certDir, 'device.crt'), deviceKey: join(certDir, 'device.key') }
+  writeFileSync(certs.serverCa, serverCa.cert)
+  writeFileSync(certs.cert, serverCert.cert)
+  writeFileSync(certs.key, serverCert.key)
+  writeFileSync(certs.deviceCa, deviceCa.cert)
+  writeFileSync(certs.deviceCert, deviceCert.cert)
+  writeFileSync(certs.deviceKey, deviceCert.key)
+  const deviceTls = { ca: certs.serverCa, cert: certs.deviceCert, key: certs.deviceKey }
 
   const redis = await startRedis()
-  const upstreamPort = await start(1, 'benchmarks/upstream.mjs', {})
+  const rc = new Redis(redis.url)
+  const { port: upstreamPort } = await startScript(1, 'benchmarks/upstream.mjs', {})
   const upstream = `http://127.0.0.1:${upstreamPort}`
-  const barePort = await start(0, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
 
-  const port = await freePort()
-  const authUrl = `http://auth.localhost:${port}`
-  const from = `http://wiki.localhost:${port}`
-  const idp = await startIdp({ clients: [{ client_id: 'moatless', client_secret: CLIENT_SECRET, redirect_uris: [`${authUrl}/.moatless/callback`, 'http://rp.localhost/cb'] }] })
-  await startMoatless(port, `listen: { address: 127.0.0.1, port: ${port} }
-admin: { address: 127.0.0.1, port: ${await freePort()} }
-authenticate: { url: "${authUrl}" }
+  // Every Moatless instance gets its ports (and IdP redirect URI) up front.
+  const ports = { main: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
+  const admin = { main: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
+  const authOf = (scheme: string, port: number): string => `${scheme}://auth.localhost:${port}`
+  const fromOf = (scheme: string, port: number): string => `${scheme}://wiki.localhost:${port}`
+  const idp = await startIdp({
+    clients: [{
+      client_id: 'moatless',
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [
+        `${authOf('http', ports.main)}/.moatless/callback`, `${authOf('https', ports.tls)}/.moatless/callback`,
+        `${authOf('http', ports.signin)}/.moatless/callback`, `${authOf('http', ports.rss)}/.moatless/callback`, 'http://rp.localhost/cb'
+      ]
+    }]
+  })
+  const idpCalls = instrumentIdp(idp.port)
+
+  const config = (o: { port: number; adminPort: number; prefix: string; tls?: boolean; device?: boolean }): string => {
+    const scheme = o.tls === true ? 'https' : 'http'
+    return `listen:
+  address: 127.0.0.1
+  port: ${o.port}${o.tls === true ? `
+  tls: { cert: "${certs.cert}", key: "${certs.key}", client_ca: "${certs.deviceCa}" }` : ''}
+admin: { address: 127.0.0.1, port: ${o.adminPort} }
+authenticate: { url: "${authOf(scheme, o.port)}" }
 idp:
   issuer: "${idp.issuer}"
   client_id: moatless
@@ -95,96 +181,361 @@ session:
   secret: \${MOATLESS_SESSION_SECRET}
 store:
   redis: "${redis.url}"
-  key_prefix: "bench:"
-apps:
+  key_prefix: "${o.prefix}"
+${o.device === true
+? `device_trust:
+  report_max_age: 24h
+  levels:
+    - name: known
+      require: { enrolled: true }
+    - name: managed
+      require: { managed: true, disk_encrypted: true, screen_lock: true }
+`
+: ''}apps:
   - name: wiki
-    from: "${from}"
+    from: "${fromOf(scheme, o.port)}"
     to: "${upstream}"
     identity_headers: true
     rules:
       - name: no-contractors-in-admin
         deny: { groups: [contractors], paths: ["/admin/**"] }
-      - name: staff
+${o.device === true
+? `      - name: staff-on-managed-devices
+        allow: { domains: [example.com], device: { trust: managed } }
+`
+: `      - name: staff
         allow: { domains: [example.com] }
-`)
+`}`
+  }
 
-  // A signed-in session, made the way the callback makes it.
-  const store = new RedisStore({ redis: redis.url, key_prefix: 'bench:', store_outage_grace: 30_000 })
-  await store.connect()
-  const now = Date.now()
-  const sid = 'bench-session-0000000000000000000000000000'
-  await store.putSession({ id: sid, sub: 'user-1001', email: 'alice@example.com', email_verified: true, groups: ['engineering'], claims: {}, tokens: '', created_at: now, last_seen: now, expires_at: now + 3_600_000, refreshed_at: now }, 3_600_000)
-  const cookie = `moatless_session=${new Sealer(SESSION_SECRET, 'cookie').seal({ s: sid, o: from })}`
+  const stores: RedisStore[] = []
+  const storeFor = async (prefix: string): Promise<RedisStore> => {
+    const s = new RedisStore({ redis: redis.url, key_prefix: prefix, store_outage_grace: 30_000 })
+    await s.connect()
+    stores.push(s)
+    return s
+  }
+  /** A signed-in session, stored the way the callback stores it, and its sealed cookie for `from`. */
+  const signedIn = async (store: RedisStore, from: string): Promise<string> => {
+    const now = Date.now()
+    const id = Sessions.newId()
+    await store.putSession({ id, sub: 'user-1001', email: 'alice@example.com', email_verified: true, groups: ['engineering'], claims: {}, tokens: '', created_at: now, last_seen: now, expires_at: now + 3_600_000, refreshed_at: now }, 3_600_000)
+    const name = from.startsWith('https:') ? '__Host-moatless_session' : 'moatless_session'
+    return `${name}=${new Sealer(SESSION_SECRET, 'cookie').seal({ s: id, o: from })}`
+  }
 
-  // A real ID token from the IdP, for the bearer target.
-  const oidc = await client.discovery(new URL(idp.issuer), 'moatless', CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] })
+  const result: Record<string, unknown> = { date: new Date().toISOString(), machine, phases: [...PHASES] }
+  let summary: TargetSummary[] = []
+  let idleCommandsPerSecond: number | null = null
+
+  // ---------------------------------------------------------------- load
+  if (PHASES.has('load')) {
+    const want = new Set(TARGET_KEYS)
+    const needsMain = want.has('session') || want.has('bearer')
+    const procs: { kill: () => Promise<void> }[] = []
+    const targets: Target[] = []
+    if (want.has('direct')) targets.push({ key: 'direct', name: 'direct (upstream)', transport: 'http', moatless: false, load: { url: `${upstream}/page`, headers: {} } })
+    // The bare baselines always run: every ratio is taken against them.
+    const bare = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
+    procs.push({ kill: () => stopChild(bare.child) })
+    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, load: { url: `http://127.0.0.1:${bare.port}/page`, headers: {} } })
+    if (want.has('bare-tls') || want.has('device')) {
+      const bareTls = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa })
+      procs.push({ kill: () => stopChild(bareTls.child) })
+      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
+    }
+    if (needsMain) {
+      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main })
+      procs.push({ kill: () => stopChild(m.child) })
+      const from = fromOf('http', ports.main)
+      const host = `wiki.localhost:${ports.main}`
+      if (want.has('session')) {
+        const cookie = await signedIn(await storeFor('bench:'), from)
+        targets.push({ key: 'session', name: 'moatless, session cookie (Redis store)', transport: 'http', moatless: true, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, cookie, accept: 'application/json' } } })
+      }
+      if (want.has('bearer')) {
+        const idToken = await idTokenFor(idp.issuer, 'alice', 'alice-password')
+        targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
+      }
+    }
+    if (want.has('device')) {
+      const store = await storeFor('bench-tls:')
+      const now = Date.now()
+      const device: DeviceRecord = {
+        id: 'bench-laptop', owner: 'alice@example.com', cert_fingerprints: [deviceCert.fingerprint], public_keys: [], managed: true, corp_owned: true,
+        posture: { os: 'macos', os_version: '14.6', disk_encrypted: true, screen_lock: true, firewall: true, reported_at: now },
+        status: 'active', created_at: now, updated_at: now
+      }
+      await store.putDevice(device)
+      const m = await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls })
+      procs.push({ kill: () => stopChild(m.child) })
+      const cookie = await signedIn(store, fromOf('https', ports.tls))
+      const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }
+      // The rule must be what is exercised: without the device certificate the same session is refused.
+      const without = await request(t.load.url, { headers: t.load.headers, dispatcher: tlsAgent(serverCa.cert) })
+      await without.body.text()
+      if (without.statusCode !== 403) throw new Error(`device target: without the client certificate expected 403, got ${without.statusCode}`)
+      targets.push(t)
+    }
+    const order = ['direct', 'bare', 'bare-tls', 'session', 'bearer', 'device']
+    targets.sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key))
+    if (FIXED_RATE > 0) {
+      for (const key of ['bare', 'session']) {
+        const t = targets.find((x) => x.key === key)
+        if (t !== undefined) targets.push({ ...t, key: `${key}@rate`, name: `${t.name}, fixed ${FIXED_RATE} req/s`, fixedRate: { of: key, rate: FIXED_RATE } })
+      }
+    }
+
+    // Check each target answers 200 before measuring anything.
+    for (const t of targets) {
+      const r = await request(t.load.url, { headers: t.load.headers, ...(t.dispatcher === undefined ? {} : { dispatcher: t.dispatcher }) })
+      await r.body.text()
+      if (r.statusCode !== 200) throw new Error(`${t.name} answers ${r.statusCode}; fix the setup before measuring`)
+    }
+
+    console.log(`\n[load] warm-up ${WARMUP_SECONDS} s per target, then ${ROUNDS} interleaved rounds x ${SECONDS} s per target, ${CONNECTIONS} connections (${elapsed()})`)
+    for (const t of targets) if (t.fixedRate === undefined) load({ ...t.load, connections: CONNECTIONS, duration: WARMUP_SECONDS })
+    const runs = new Map<string, { run: LoadRun; commands: Map<string, number>; monitored: string[][] }[]>(targets.map((t) => [t.key, []]))
+    const watch = await RedisWatch.start(redis.url, rc)
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const t of targets) {
+        await watch.cut()
+        const before = await commandStats(rc)
+        const res = load({ ...t.load, duration: SECONDS, ...(t.fixedRate === undefined ? { connections: CONNECTIONS } : { connections: FIXED_RATE_CONNECTIONS, overallRate: t.fixedRate.rate }) })
+        const commands = statsDelta(before, await commandStats(rc))
+        const monitored = await watch.cut()
+        runs.get(t.key)?.push({ run: res, commands, monitored })
+        const bad = res.non2xx + res.errors + res.timeouts
+        console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms, Redis commands ${sumOf(commands)}${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+      }
+    }
+    watch.close()
+
+    // Background Redis traffic (rule polling, ...) while no Moatless target is loaded.
+    const idle = targets.filter((t) => !t.moatless && t.fixedRate === undefined).flatMap((t) => runs.get(t.key) ?? [])
+    const idleSeconds = idle.reduce((n, x) => n + x.run.duration_s, 0)
+    idleCommandsPerSecond = idleSeconds > 0 ? round(idle.reduce((n, x) => n + sumOf(x.commands), 0) / idleSeconds, 3) : null
+
+    const base = (key: string): { rps: number; p99_ms: number } | undefined => {
+      const rs = runs.get(key)
+      return rs === undefined || rs.length === 0 ? undefined : { rps: median(rs.map((x) => x.run.rps)), p99_ms: median(rs.map((x) => x.run.p99)) }
+    }
+    const bareB = base('bare') as { rps: number; p99_ms: number }
+    const directB = base('direct')
+    summary = targets.map((t) => {
+      const rs = runs.get(t.key) ?? []
+      const rps = median(rs.map((x) => x.run.rps))
+      const p99 = median(rs.map((x) => x.run.p99))
+      const same = base(t.fixedRate !== undefined ? 'bare@rate' : t.transport === 'tls' ? 'bare-tls' : 'bare')
+      const capacity = t.fixedRate === undefined
+      const requests = rs.reduce((n, x) => n + x.run.total, 0)
+      const byCommand: Record<string, number> = {}
+      for (const x of rs) for (const [k, v] of x.commands) byCommand[k] = (byCommand[k] ?? 0) + v
+      const commands = Object.values(byCommand).reduce((n, v) => n + v, 0)
+      const byPurpose: Record<string, number> = {}
+      let requestPath = 0
+      let timers = 0
+      for (const x of rs) {
+        for (const args of x.monitored) {
+          const p = commandPurpose(args)
+          byPurpose[p.purpose] = (byPurpose[p.purpose] ?? 0) + 1
+          if (p.timer) timers++; else requestPath++
+        }
+      }
+      const seconds = rs.reduce((n, x) => n + x.run.duration_s, 0)
+      return {
+        key: t.key,
+        fixed_rate: t.fixedRate?.rate ?? null,
+        target: t.name,
+        transport: t.transport,
+        rps: Math.round(rps),
+        p50_ms: round(median(rs.map((x) => x.run.p50))),
+        p99_ms: round(p99),
+        requests,
+        not_2xx: rs.reduce((n, x) => n + x.run.non2xx + x.run.errors + x.run.timeouts, 0),
+        vs_bare: capacity ? round(rps / bareB.rps, 3) : null,
+        vs_bare_same_transport: capacity && same !== undefined ? round(rps / same.rps, 3) : null,
+        vs_direct: capacity && directB !== undefined ? round(rps / directB.rps, 3) : null,
+        p99_over_bare_same_transport_ms: same === undefined ? null : round(p99 - same.p99_ms),
+        redis_commands: commands,
+        redis_commands_per_request: t.moatless && capacity && requests > 0 ? round(commands / requests, 6) : null,
+        redis_by_command: byCommand,
+        redis_by_purpose: byPurpose,
+        redis_request_path_commands: requestPath,
+        redis_request_path_per_request: t.moatless && capacity && requests > 0 ? round(requestPath / requests, 6) : null,
+        redis_timer_commands_per_second: seconds > 0 ? round(timers / seconds, 2) : 0
+      }
+    })
+    result.load = { rounds: ROUNDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary }
+    for (const p of procs) await p.kill()
+  }
+
+  // ---------------------------------------------------------------- decision
+  let decision: DecisionResult | null = null
+  if (PHASES.has('decision')) {
+    console.log(`\n[decision] micro-benchmark in its own process on CPU ${PROXY_CPU} (${elapsed()})`)
+    const [cmd, ...args] = pin(PROXY_CPU, [process.execPath, '--import', 'tsx', 'benchmarks/decision.ts', '--json'])
+    decision = JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 22 })) as DecisionResult
+    result.decision = decision
+  }
+
+  // ---------------------------------------------------------------- signin
+  let signin: SignInResult | null = null
+  if (PHASES.has('signin')) {
+    console.log(`\n[signin] ${SIGNINS} sign-ins (+3 warm-up) through the embedded IdP (${elapsed()})`)
+    const traceFile = join(mkdtempSync(join(tmpdir(), 'moatless-bench-trace-')), 'outgoing.jsonl')
+    const m: MoatlessProcess = await startMoatless(config({ port: ports.signin, adminPort: admin.signin, prefix: 'bench-signin:' }), {
+      port: ports.signin,
+      adminPort: admin.signin,
+      logs: 'info',
+      nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs'],
+      env: { BENCH_TRACE_FILE: traceFile, BENCH_TRACE_ORIGIN: new URL(idp.issuer).origin }
+    })
+    signin = await measureSignIn({ moatless: m, traceFile, idpIssuer: idp.issuer, idpCalls, from: fromOf('http', ports.signin), signins: SIGNINS, warmup: 3, user: 'alice', password: 'alice-password' })
+    result.signin = signin
+    await stopChild(m.child)
+  }
+
+  // ---------------------------------------------------------------- rss
+  let rss: RssResult | null = null
+  if (PHASES.has('rss')) {
+    console.log(`\n[rss] sessions used through a fresh proxy: ${RSS_STAGES.join(' / ')} (${elapsed()})`)
+    const m = await startMoatless(config({ port: ports.rss, adminPort: admin.rss, prefix: 'bench-rss:' }), { port: ports.rss, adminPort: admin.rss, nodeArgs: ['--expose-gc', '--import', './benchmarks/gc-on-signal.mjs'] })
+    rss = await measureRss({ moatless: m, store: await storeFor('bench-rss:'), redis: rc, prefix: 'bench-rss:', from: fromOf('http', ports.rss), host: `wiki.localhost:${ports.rss}`, stages: RSS_STAGES, connections: CONNECTIONS })
+    result.rss = rss
+    await stopChild(m.child)
+  }
+
+  // ---------------------------------------------------------------- report
+  const targetsBlock = targetLines(summary, decision, signin, rss)
+  result.targets_met = targetsBlock.rows
+  result.duration_s = Math.round((Date.now() - started) / 1000)
+  const md = report(result, machine, summary, idleCommandsPerSecond, decision, signin, rss, targetsBlock.text)
+  writeFileSync('benchmarks/results/latest.json', JSON.stringify(result, null, 2) + '\n')
+  writeFileSync('benchmarks/results/latest.md', md)
+  console.log('\n' + md)
+
+  for (const s of stores) await s.close()
+  rc.disconnect()
+  await idp.close()
+  await redis.close()
+  stopAll()
+}
+
+const fmtPct = (x: number | null): string => x === null ? 'not measured' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`
+
+function tlsAgent (ca: string, cert?: { cert: string; key: string }): Agent {
+  return new Agent({ connect: { ca, servername: 'wiki.localhost', ...(cert === undefined ? {} : { cert: cert.cert, key: cert.key }) } })
+}
+
+/** A real ID token from the IdP (authorization code flow as an ordinary RP), for the bearer target. */
+async function idTokenFor (issuer: string, user: string, password: string): Promise<string> {
+  const oidc = await client.discovery(new URL(issuer), 'moatless', CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] })
   const verifier = client.randomPKCECodeVerifier()
   const nonce = client.randomNonce()
   const state = client.randomState()
   const browser = new Browser()
   const authorize = client.buildAuthorizationUrl(oidc, { redirect_uri: 'http://rp.localhost/cb', scope: 'openid email profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce })
-  const landing = await browser.follow(authorize.href, { headers: { accept: 'text/html' } }, 20, { stopBefore: (u) => u.origin !== new URL(idp.issuer).origin })
-  const back = await signInAtIdp(browser, landing.final.url, 'alice', 'alice-password')
+  const landing = await browser.follow(authorize.href, { headers: { accept: 'text/html' } }, 20, { stopBefore: (u) => u.origin !== new URL(issuer).origin })
+  const back = await signInAtIdp(browser, landing.final.url, user, password)
   const tokens = await client.authorizationCodeGrant(oidc, new URL(back.url), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state })
-  const idToken = tokens.id_token as string
+  await browser.close()
+  return tokens.id_token as string
+}
 
-  const host = `wiki.localhost:${port}`
-  const targets: Target[] = [
-    { name: 'direct (upstream)', url: `${upstream}/page`, headers: {} },
-    { name: 'bare @fastify/http-proxy', url: `http://127.0.0.1:${barePort}/page`, headers: {} },
-    { name: 'moatless, session cookie (Redis store)', url: `http://127.0.0.1:${port}/page`, headers: { host, cookie, accept: 'application/json' } },
-    { name: 'moatless, bearer token', url: `http://127.0.0.1:${port}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } }
-  ]
+interface TargetRow { target: string; measured: string; goal: string; met: boolean | null; inconclusive?: boolean }
 
-  // Check each target answers 200 before measuring anything.
-  for (const t of targets) {
-    const r = await request(t.url, { headers: t.headers })
-    await r.body.text()
-    if (r.statusCode !== 200) throw new Error(`${t.name} answers ${r.statusCode}; fix the setup before measuring`)
+function targetLines (summary: TargetSummary[], decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
+  const rows: TargetRow[] = []
+  const s = summary.find((x) => x.key === 'session')
+  const bare = summary.find((x) => x.key === 'bare')
+  rows.push(s === undefined || bare === undefined || s.vs_bare === null
+    ? { target: 'session: req/s vs bare proxy', measured: 'not measured', goal: `>= ${GOAL.rpsVsBare * 100} %`, met: null }
+    : { target: 'session: req/s vs bare proxy', measured: `${(s.vs_bare * 100).toFixed(1)} % (${s.rps} vs ${bare.rps} req/s)`, goal: `>= ${GOAL.rpsVsBare * 100} %`, met: s.vs_bare >= GOAL.rpsVsBare })
+  const sr = summary.find((x) => x.key === 'session@rate')
+  const br = summary.find((x) => x.key === 'bare@rate')
+  for (const [label, x, b] of [[`session: p99 over bare, saturated (${CONNECTIONS} connections)`, s, bare], [`session: p99 over bare, at a fixed ${FIXED_RATE} req/s`, sr, br]] as const) {
+    rows.push(x === undefined || b === undefined || x.p99_over_bare_same_transport_ms === null
+      ? { target: label, measured: 'not measured', goal: `<= ${GOAL.p99OverBareMs} ms`, met: null }
+      : { target: label, measured: `${x.p99_over_bare_same_transport_ms >= 0 ? '+' : ''}${x.p99_over_bare_same_transport_ms} ms (${x.p99_ms} vs ${b.p99_ms} ms)`, goal: `<= ${GOAL.p99OverBareMs} ms`, met: x.p99_over_bare_same_transport_ms <= GOAL.p99OverBareMs })
   }
-
-  console.log(`warm-up, then ${ROUNDS} rounds x ${SECONDS}s per target, ${CONNECTIONS} connections`)
-  for (const t of targets) load(t, 2)
-  const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]))
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const t of targets) {
-      const res = load(t, SECONDS)
-      runs.get(t.name)?.push(res)
-      console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${res.non2xx > 0 ? `, ${res.non2xx} non-2xx` : ''}`)
-    }
+  const moat = summary.filter((x) => x.redis_request_path_per_request !== null)
+  rows.push(moat.length === 0
+    ? { target: 'Redis commands per request (steady state)', measured: 'not measured', goal: `< ${GOAL.redisPerRequest} on the request path`, met: null }
+    : { target: 'Redis commands per request (steady state)', measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; '), goal: `< ${GOAL.redisPerRequest} on the request path`, met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) })
+  const labels: Record<string, string> = { apps: 'decision flat, 10 -> 10,000 apps', 'sessions, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use)', 'sessions, all in use': 'decision flat, 100 -> 100,000 live sessions (all in use)' }
+  for (const fam of Object.keys(labels)) {
+    const f = decision?.flatness.find((x) => x.family === fam)
+    rows.push(f === undefined
+      ? { target: labels[fam] as string, measured: 'not measured', goal: `within ${GOAL.flat * 100} %`, met: null }
+      : { target: labels[fam] as string, measured: `${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} % (measurement noise ${(f.noise * 100).toFixed(1)} %)`, goal: `within ${GOAL.flat * 100} %`, met: f.flat, inconclusive: f.flat === null })
   }
-
-  const summary = targets.map((t) => {
-    const rs = runs.get(t.name) ?? []
-    return { target: t.name, rps: Math.round(median(rs.map((x) => x.rps))), p50_ms: median(rs.map((x) => x.p50)), p99_ms: median(rs.map((x) => x.p99)), non2xx: rs.reduce((n, x) => n + x.non2xx + x.errors, 0) }
-  })
-  const direct = summary[0] as typeof summary[number]
-  const bare = summary[1] as typeof summary[number]
-  const rows = summary.map((s) => ({ ...s, vs_bare: Math.round((s.rps / bare.rps) * 1000) / 1000, vs_direct: Math.round((s.rps / direct.rps) * 1000) / 1000, p99_over_bare_ms: Math.round((s.p99_ms - bare.p99_ms) * 100) / 100 }))
-
-  const micro = await decisionMicrobench()
-  const result = { date: new Date().toISOString(), machine, rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, targets: rows, decision: micro }
-  const md = [
-    `Measured ${result.date} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}; ${ROUNDS} interleaved rounds of ${SECONDS} s, ${CONNECTIONS} connections, 1 KiB responses${hasTaskset ? '; proxy pinned to CPU 0, upstream and autocannon to CPU 1' : ''}.`,
-    '',
-    '| target | req/s | p50 ms | p99 ms | vs bare proxy | vs direct | p99 over bare |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare} | ${r.vs_direct} | ${r.p99_over_bare_ms} ms |`),
-    '',
-    'Decision alone (lookupHost + evaluate, one rule set in memory), and session lookup from the in-process cache:',
-    '',
-    '| case | ns/op |',
-    '|---|---:|',
-    ...micro.map((m: { case: string; ns_per_op: number }) => `| ${m.case} | ${m.ns_per_op} |`),
-    ''
+  rows.push(signin === null
+    ? { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: 'not measured', goal: `< ${GOAL.signinMs} ms (p50)`, met: null }
+    : { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: `p50 ${signin.moatless_ms.p50} ms, p95 ${signin.moatless_ms.p95} ms, max ${signin.moatless_ms.max} ms`, goal: `< ${GOAL.signinMs} ms (p50)`, met: signin.moatless_ms.p50 < GOAL.signinMs })
+  rows.push(rss === null || rss.growth_beyond_limit === null
+    ? { target: 'RSS bounded by cache size', measured: 'not measured (needs stages beyond the cache limit)', goal: `<= +${GOAL.rssGrowth * 100} % beyond the limit (after GC)`, met: null }
+    : (() => {
+        const limit = Math.max(rss.session_cache_max ?? 0, rss.cookie_cache_max ?? 0)
+        const at = rss.stages.find((x) => x.sessions >= limit)
+        const last = rss.stages.at(-1)
+        return { target: 'RSS bounded by cache size', measured: `after GC ${at?.after_gc.rss_mib} MiB at ${at?.sessions} sessions -> ${last?.after_gc.rss_mib} MiB at ${last?.sessions} (${fmtPct(rss.growth_beyond_limit)}; as read without GC ${fmtPct(rss.growth_beyond_limit_raw)}); cache limit ${limit}`, goal: `<= +${GOAL.rssGrowth * 100} % beyond the limit (after GC)`, met: rss.bounded }
+      })())
+  const info: string[] = []
+  for (const k of ['bearer', 'device']) {
+    const x = summary.find((y) => y.key === k)
+    if (x !== undefined && x.vs_bare_same_transport !== null) info.push(`  (info) ${x.target}: ${(x.vs_bare_same_transport * 100).toFixed(1)} % of bare ${x.transport === 'tls' ? 'over TLS' : ''} req/s, p99 ${(x.p99_over_bare_same_transport_ms ?? 0) >= 0 ? '+' : ''}${x.p99_over_bare_same_transport_ms} ms over it`.replace('bare  req', 'bare req'))
+  }
+  const w = Math.max(...rows.map((r) => r.target.length))
+  const text = [
+    'Targets',
+    ...rows.map((r) => `  ${r.target.padEnd(w)}  ${r.measured}  [goal ${r.goal}]  ${r.inconclusive === true ? 'INCONCLUSIVE (noise)' : r.met === null ? 'NOT MEASURED' : r.met ? 'met' : 'NOT MET'}`),
+    ...info
   ].join('\n')
-  writeFileSync('benchmarks/results/latest.json', JSON.stringify(result, null, 2) + '\n')
-  writeFileSync('benchmarks/results/latest.md', md)
-  console.log('\n' + md)
-  await store.close()
-  await idp.close()
-  await redis.close()
-  for (const c of children) c.kill('SIGTERM')
+  return { rows, text }
+}
+
+function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
+  const out: string[] = [`Measured ${result.date as string} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}${hasTaskset ? '; proxies pinned to CPU 0, upstream and autocannon to CPU 1' : ''}; whole run ${result.duration_s as number} s.`, '']
+  if (summary.length > 0) {
+    out.push(`Load: ${ROUNDS} interleaved rounds of ${SECONDS} s per target after a ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections as fast as they go (fixed-rate rows: ${FIXED_RATE_CONNECTIONS} connections, ${FIXED_RATE} req/s in total, compared with bare at the same rate), 1 KiB responses; medians of the rounds; latency from every 2xx response.`, '',
+      '| target | req/s | p50 ms | p99 ms | vs bare (same transport) | vs bare (HTTP) | vs direct | p99 over bare (same transport) | Redis cmds / request |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.redis_commands_per_request ?? '-'} |`),
+      '')
+    const bad = summary.filter((r) => r.not_2xx > 0)
+    if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
+    out.push(`Redis, steady state (after warm-up). "Redis cmds / request" above: INFO commandstats delta over the target's runs / its requests (every command any client sent, timers included). While only non-Moatless targets ran: ${idleRate ?? '-'} commands/s in the background. MONITOR over the same runs, by what each command was for (timers: rule-set polling every 5 s per replica, decision-sample flush at most 1/s):`, '',
+      '| target | requests | commands by purpose (MONITOR) | timer commands/s | request-path commands / request |', '|---|---:|---|---:|---:|',
+      ...summary.filter((r) => r.redis_request_path_per_request !== null).map((r) => `| ${r.target} | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | ${r.redis_timer_commands_per_second} | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`), '',
+      'Purposes: get rule set = rule-set polling; xadd = decision-sample flush; get session / get device = a cached entry fetched again (the caches trust an entry for 60 s); set session (after a get) = the session activity touch (idle timeout), about once a minute per session. Whether a run sees these depends on whether it spans such a moment.', '')
+  }
+  if (decision !== null) {
+    out.push(`Decision alone (own process on the proxy CPU; fastest of ${decision.reps} repetitions, each in a different order, median beside it; noise = how far a case's 25th-percentile repetition lies above its fastest):`, '',
+      '| case | ns/op | median ns/op |', '|---|---:|---:|',
+      ...decision.cases.map((c) => `| ${c.case} | ${c.ns_per_op} | ${c.median_ns} |`), '',
+      ...decision.flatness.map((f) => `- ${f.family}, sizes ${f.sizes.join(' / ')}: ${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} %, measurement noise ${(f.noise * 100).toFixed(1)} % -> ${f.verdict} (tolerance ${GOAL.flat * 100} %; inconclusive when the spread is within tolerance + noise)`), '')
+  }
+  if (signin !== null) {
+    const st = (s: { p50: number; p95: number; max: number }): string => `${s.p50} | ${s.p95} | ${s.max}`
+    out.push(`Sign-in (${signin.signins} real sign-ins after ${signin.warmup} warm-up). Server time = the proxy's decision-log duration. Waiting on the IdP = the proxy's outgoing requests to the IdP (${Object.entries(signin.idp_requests_by_proxy).map(([p, n]) => `${p} x${n}`).join(', ') || 'none'}), created -> response complete, traced inside the proxy process. IdP server time = the same requests inside the IdP's HTTP server (the rest of the wait is the loopback round trip and HTTP client work).`, '',
+      '| ms | p50 | p95 | max |', '|---|---:|---:|---:|',
+      `| callback, server time | ${st(signin.callback_server_ms)} |`,
+      `| of which waiting on the IdP | ${st(signin.proxy_waiting_on_idp_ms)} |`,
+      `| (IdP's own server time for those requests) | ${st(signin.idp_server_ms)} |`,
+      `| handoff, server time | ${st(signin.handoff_server_ms)} |`,
+      `| **sign-in: callback - waiting on IdP + handoff** | ${st(signin.moatless_ms)} |`,
+      `| same, subtracting only the IdP's server time | ${st(signin.moatless_minus_idp_server_time_ms)} |`, '')
+  }
+  if (rss !== null) {
+    out.push(`Memory against sessions: a fresh proxy; each session used once through it (one request with its own cookie, to a path the rules deny that user after finding the session: 403, nothing forwarded). Session cache limit ${rss.session_cache_max ?? '?'} entries (src/authn/sessions.ts), unsealed-cookie cache limit ${rss.cookie_cache_max ?? '?'} (src/authn/session-stage.ts); neither is configurable. Read 1 s after each stage, then again after a full GC in the proxy (--expose-gc, triggered by a signal).`, '',
+      '| sessions used | RSS MiB | V8 heap used MiB | RSS after GC MiB | heap used after GC MiB | heap committed after GC MiB |', '|---:|---:|---:|---:|---:|---:|',
+      `| baseline (1 session, warmed up) | ${rss.baseline.rss_mib} | ${rss.baseline.heap_used_mib} | ${rss.baseline.after_gc.rss_mib} | ${rss.baseline.after_gc.heap_used_mib} | ${rss.baseline.after_gc.heap_total_mib} |`,
+      ...rss.stages.map((x) => `| ${x.sessions} | ${x.rss_mib} | ${x.heap_used_mib} | ${x.after_gc.rss_mib} | ${x.after_gc.heap_used_mib} | ${x.after_gc.heap_total_mib} |`), '',
+      `Per cached session (after GC, at the cache limit): about ${rss.bytes_per_cached_session ?? '?'} bytes of RSS. Growth beyond the limit: RSS ${fmtPct(rss.growth_beyond_limit_raw)} as read, ${fmtPct(rss.growth_beyond_limit)} after GC; heap used after GC ${fmtPct(rss.heap_growth_beyond_limit)}.${rss.stages.some((x) => x.not_found > 0) ? ` Requests not answered 403 (session not found?) per stage: ${rss.stages.map((x) => x.not_found).join(' / ')}.` : ''}`, '')
+  }
+  out.push('```', targets, '```', '')
+  return out.join('\n')
 }
 
 await main()

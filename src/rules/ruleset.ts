@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { compileRuleSet, type RuleSet } from '../authz/index.js'
-import { App } from '../config/schema.js'
+import { formatDuration } from '../config/duration.js'
+import { App, type AppConfig } from '../config/schema.js'
 
 /** What is stored for a rule set: the `apps:` list as written (after `${VAR}` substitution). */
 export interface StoredRuleSet { apps: unknown[]; applied_at: number; source: string }
@@ -17,6 +18,18 @@ function canonical (v: unknown): string {
 /** The version id is the content hash of the apps: applying the same rules twice is one version. */
 export function ruleSetVersion (apps: unknown[]): string {
   return createHash('sha256').update(canonical(apps)).digest('hex').slice(0, 16)
+}
+
+/**
+ * Parsed apps back in the form they are written in (durations as text), so that a rule set
+ * seeded from an already-parsed config validates again when read back.
+ */
+export function appsAsWritten (apps: readonly AppConfig[]): unknown[] {
+  return apps.map((app) => ({
+    ...app,
+    timeout: formatDuration(app.timeout),
+    ...(app.session_max_age === undefined ? {} : { session_max_age: formatDuration(app.session_max_age) })
+  }))
 }
 
 export function encodeRuleSet (apps: unknown[], source: string): { version: string; body: string } {
