@@ -63,7 +63,7 @@ program.command('demo')
   .option('--redis <url>', 'run the demo on Redis instead of the memory store')
   .option('--port <port>', 'public port', '8080')
   .option('--tls-port <port>', 'HTTPS port (the admin app with device certificates)', '8443')
-  .option('--dir <dir>', 'where the demo CA and the device certificate are kept (default: <tmpdir>/moatless-demo)')
+  .option('--dir <dir>', 'where the demo CA and the device certificate are kept (default: ~/.cache/moatless-demo)')
   .action(async (opts: { redis?: string; port: string; tlsPort: string; dir?: string }) => {
     const { runDemo } = await import('../demo/run.js')
     await runDemo({ redis: opts.redis, port: Number(opts.port), tlsPort: Number(opts.tlsPort), dir: opts.dir })

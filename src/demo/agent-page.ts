@@ -5,7 +5,8 @@
  * page shows the device's record and trust level as the proxy now computes them.
  *
  * It changes a demo device only, but is still guarded like any form: POSTs need the page's
- * per-start token and, when the browser sends one, this page's Origin.
+ * per-start token and, when the browser sends one, this page's Origin; and only its own Host
+ * is answered (a DNS-rebinding page cannot read the token).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -35,6 +36,7 @@ export async function startAgentPage (opts: AgentPageOptions): Promise<AgentPage
   const token = randomBytes(24).toString('base64url')
   let last: { which: SimulatedPosture; status: number; reason: string } | null = null
   let origin = ''
+  let host = ''
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -44,6 +46,10 @@ export async function startAgentPage (opts: AgentPageOptions): Promise<AgentPage
   })
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.host !== host) {
+      send(res, 421, '<p>This page answers only at its own address.</p>')
+      return
+    }
     const path = new URL(req.url ?? '/', 'http://agent.invalid').pathname
     if (req.method === 'GET' && path === '/') {
       send(res, 200, await page())
@@ -93,7 +99,7 @@ export async function startAgentPage (opts: AgentPageOptions): Promise<AgentPage
       : `<p id="result" class="${last.status === 204 ? 'good' : 'bad'}">Sent the “${esc(last.which)}” report: the proxy answered ${last.status} (${esc(last.reason)}).</p>`
     const button = (which: SimulatedPosture, label: string): string =>
       `<form method="post" action="/report"><input type="hidden" name="token" value="${token}"><input type="hidden" name="posture" value="${which}"><button id="report-${which}" type="submit">${esc(label)}</button></form>`
-    const command = `moatless agent report --url ${opts.authUrl} --device-id ${opts.device.id} --key ${opts.device.files.deviceKey}`
+    const command = `npx moatless agent report --url ${opts.authUrl} --device-id ${opts.device.id} --key ${opts.device.files.deviceKey}`
     return `<h1>Device agent (simulated) · ${esc(opts.device.id)}</h1>
 <p>This page stands in for the Moatless agent on ${esc(opts.device.owner)}'s laptop. Each button signs a posture report with the device key and sends it to <code>${esc(opts.authUrl)}/.moatless/device/report</code>, as the real agent does.</p>
 ${result}
@@ -112,6 +118,7 @@ ${result}
   })
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   origin = url
+  host = url.slice('http://'.length)
   return {
     url,
     async close () {

@@ -14,11 +14,11 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 
 import { exportJWK, generateKeyPair } from 'jose'
 import { Agent, fetch as undiciFetch } from 'undici'
 
+import { loopbackLookup } from '../device-trust/agent/report.js'
 import { IdpStore } from './idp-store.js'
 import { errorPage, loginPage, logoutPage, signedOutPage } from './idp-pages.js'
 
@@ -520,18 +520,4 @@ async function closeServer(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()))
   server.closeAllConnections()
   await closed
-}
-
-/** Resolves `*.localhost` to loopback as browsers do (RFC 6761), everything else normally. */
-function loopbackLookup(
-  hostname: string,
-  options: { all?: boolean },
-  callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
-): void {
-  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
-    if (options.all === true) callback(null, [{ address: '127.0.0.1', family: 4 }])
-    else callback(null, '127.0.0.1', 4)
-    return
-  }
-  ;(dnsLookup as unknown as (h: string, o: { all?: boolean }, cb: typeof callback) => void)(hostname, options, callback)
 }

@@ -92,7 +92,9 @@ export async function pkcs12 (cert: IssuedCert, caCert: string, opts: { name: st
     await writeFile(join(dir, 'ca.crt'), caCert)
     await openssl(dir, [
       'pkcs12', '-export', '-in', 'leaf.crt', '-inkey', 'leaf.key', '-certfile', 'ca.crt',
-      '-name', opts.name, '-passout', `pass:${opts.password}`, '-out', 'bundle.p12'
+      '-name', opts.name, '-passout', `pass:${opts.password}`, '-out', 'bundle.p12',
+      // The widely readable algorithms: macOS Keychain and older Windows refuse OpenSSL 3's AES default.
+      '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'
     ])
     return await readFile(join(dir, 'bundle.p12'))
   })

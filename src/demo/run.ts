@@ -19,6 +19,7 @@ import { formatErrors, loadConfigText, type Config } from '../config/index.js'
 import { TrustLevels } from '../device-trust/trust-levels.js'
 import { createLogger } from '../log.js'
 import { startServer, type RunningServer } from '../server.js'
+import { encodeRuleSet } from '../rules/ruleset.js'
 import { openStore } from '../store/index.js'
 import { startAgentPage, type AgentPage } from './agent-page.js'
 import { startDemoApps, type DemoApps } from './apps.js'
@@ -35,7 +36,7 @@ export interface DemoOptions {
   tlsPort?: number
   /** Port of the simulated device agent page on 127.0.0.1. Default: any free port. */
   agentPort?: number
-  /** Where the demo CA and alice's device certificate are kept. Default <tmpdir>/moatless-demo. */
+  /** Where the demo CA and alice's device certificate are kept. Default ~/.cache/moatless-demo. */
   dir?: string
   /** Run on this Redis (redis://...) instead of the memory store. */
   redis?: string
@@ -120,6 +121,10 @@ export async function startDemo (opts: DemoOptions = {}): Promise<Demo> {
     cleanup.push(() => store.close())
     if (store.kind === 'redis' && !store.healthy) throw new DemoStartError(`Redis at ${opts.redis ?? '?'} does not answer`)
     await store.putDevice(demoDeviceRecord(device))
+    // This run's rules, whatever an earlier run left in Redis (its apps had other ports).
+    const rules = encodeRuleSet(rawApps, 'moatless demo')
+    await store.putRuleSet(rules.version, rules.body)
+    await store.activateRuleSet(rules.version)
 
     const listen = async (cfg: Config, flag: string): Promise<RunningServer> => {
       try {
@@ -221,17 +226,17 @@ export function banner (demo: Demo): string {
 ${users}
 
   Device trust (alice's laptop, enrolled at start; trust level known until it reports):
-    1. Import ${d.files.deviceP12} into your browser
+    1. Import ${d.files.deviceP12} into your browser${d.reused ? ' (once: it is kept between runs)' : '\n       (new certificates were made in this run: import it again if you did before)'}
        (password ${d.p12Password}; Chrome: Settings > Privacy and security > Security > Manage certificates).
        The HTTPS certificate is the demo's own: accept the warning, or trust ${d.files.ca}.
     2. Open ${demo.adminTlsUrl}/ as alice: denied, the device has not reported its posture.
     3. Simulated device agent: ${demo.agentUrl}/  (sends a signed posture report), then reload: allowed.
        The real agent reports this machine's own posture instead:
-         moatless agent report --url ${demo.authUrl} --device-id ${d.id} --key ${d.files.deviceKey}
+         npx moatless agent report --url ${demo.authUrl} --device-id ${d.id} --key ${d.files.deviceKey}
 
   Sign out:        any app's /.moatless/sign_out (each demo page links it)
   Demo IdP:        ${demo.idpIssuer}  (discovery: /.well-known/openid-configuration)
-  Health/metrics:  ${demo.adminUrl}/healthz   ${demo.adminUrl}/metrics
+  Health/metrics:  ${demo.adminUrl}/healthz   ${demo.adminUrl}/metrics   (HTTPS listener: ${demo.tlsServer.adminUrl}/metrics)
   Config:          ${configFile} (secrets generated at start, nothing saved; certificates in ${d.dir})
 
   Decision logs follow as JSON lines. Ctrl-C stops everything.

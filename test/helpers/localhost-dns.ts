@@ -6,8 +6,7 @@
  * where the demo listens); every other name goes to the system resolver untouched.
  */
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns'
-
-const LOCALHOST = /^(?:[^.]+\.)+localhost\.?$/i
+import { isLocalhostName } from '../../src/device-trust/agent/report.js'
 let installed = false
 
 export function resolveLocalhostNamesAsBrowsersDo (): void {
@@ -15,7 +14,7 @@ export function resolveLocalhostNamesAsBrowsersDo (): void {
   installed = true
   const original = dns.promises.lookup.bind(dns.promises)
   const lookup = async (hostname: string, options?: number | LookupOptions): Promise<LookupAddress | LookupAddress[]> => {
-    if (!LOCALHOST.test(hostname)) return await original(hostname, options as LookupOptions)
+    if (!isLocalhostName(hostname)) return await original(hostname, options as LookupOptions)
     const o: LookupOptions = typeof options === 'number' ? { family: options } : options ?? {}
     const v4 = o.family === undefined || o.family === 0 || o.family === 4 || o.family === 'IPv4'
     const found: LookupAddress[] = v4 ? [{ address: '127.0.0.1', family: 4 }] : []

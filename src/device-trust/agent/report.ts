@@ -87,8 +87,12 @@ export function answerReason (status: number, statusText: string, body: string):
  * authenticate URL is http://auth.localhost:8080 — but glibc and Node's resolver often do
  * not. Everything else goes to the system resolver.
  */
+export function isLocalhostName (hostname: string): boolean {
+  return /^[^.]+(\.[^.]+)*\.localhost\.?$/i.test(hostname)
+}
+
 export const loopbackLookup: LookupFunction = (hostname, options, callback) => {
-  if (/^[^.]+(\.[^.]+)*\.localhost\.?$/i.test(hostname)) {
+  if (isLocalhostName(hostname)) {
     if (options.all === true) {
       (callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }])
     } else {
