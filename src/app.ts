@@ -40,6 +40,7 @@ import { AssertionSigner } from './proxy/assertion.js'
 import { decisionLog } from './proxy/decision-log.js'
 import { DecisionSampler } from './proxy/decision-samples.js'
 import { OpenConnections } from './proxy/connections.js'
+import { appsAsWritten } from './rules/ruleset.js'
 import { RuleSync } from './rules/sync.js'
 import { forward } from './proxy/forward.js'
 import { intake, trustedProxyList } from './proxy/intake.js'
@@ -49,7 +50,7 @@ export interface BuildOptions {
   config: Config
   store: Store
   logger: Logger
-  /** The config's `apps:` as written (LoadedConfig.raw.apps): seeds an empty store. Defaults to the parsed apps. */
+  /** The config's `apps:` as written (LoadedConfig.raw.apps): seeds an empty store. Defaults to the parsed apps, written back (appsAsWritten). */
   rawApps?: unknown[]
   /** How often a replica checks the store's active rule set besides pub/sub (ms; 0 = never). */
   rulesPollMs?: number
@@ -149,7 +150,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     store,
     log: logger,
     levels: config.device_trust.levels.map((l) => l.name),
-    configApps: opts.rawApps ?? config.apps,
+    configApps: opts.rawApps ?? appsAsWritten(config.apps),
     swap: (ruleset) => swapRuleSet(ruleset),
     pollMs: opts.rulesPollMs
   })

@@ -56,6 +56,7 @@ export interface Decision {
 // ---------------------------------------------------------------------------------------------
 // Runtime state and the per-request context.
 
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { Config } from './config/schema.js'
 import type { CompiledApp, RuleSet } from './authz/index.js'
 
@@ -77,6 +78,12 @@ export interface RequestContext {
   startedAt: number
   /** 'auth' = the authenticate origin; 'app' = an app's origin. */
   site: 'app' | 'auth'
+  /**
+   * On Moatless's own endpoints, where they are served (their route config `moatless.internal`,
+   * read once here: fastify builds `req.routeOptions` anew on every read); null on the
+   * catch-all route that forwards.
+   */
+  internal: 'auth' | 'app' | 'any' | null
   app: CompiledApp | null
   /** Normalized path, exactly what is decided on and forwarded. */
   path: string
@@ -98,6 +105,34 @@ export interface RequestContext {
   /** When the decision could not be made (store or IdP down). */
   unavailable: boolean
   websocket: boolean
+  /** X-Moatless-Jwt-Assertion for the upstream (forward), null when none is sent. */
+  assertion: string | null
+  /** performance.now() when the request was handed to the upstream; 0 before. */
+  forwardedAt: number
+  /** The decision line has been written (it is written once). */
+  logged: boolean
+}
+
+/**
+ * What a stage's onRequest step returns: nothing to go on to the next stage, the reply when
+ * it has answered the request itself, or a promise when it has to wait (a store read, a
+ * signature) before going on.
+ */
+export type StageStep = FastifyReply | undefined | Promise<void>
+
+/**
+ * A stage's step as a fastify onRequest hook. Stages answer most requests from memory (a
+ * cached session, a cached assertion): as `async` hooks they would still cost a promise and a
+ * microtask turn each, on every request, so the hook calls `done` itself and waits only for
+ * a step that returned a promise.
+ */
+export function stageHook (step: (req: FastifyRequest, reply: FastifyReply) => StageStep): onRequestHookHandler {
+  return function stage (req, reply, done) {
+    const r = step(req, reply)
+    if (r === undefined) done()
+    else if (r instanceof Promise) r.then(() => { done() }, (err: unknown) => { done(err instanceof Error ? err : new Error(String(err))) })
+    // Otherwise the stage has answered: a hook that replies does not go on.
+  }
 }
 
 declare module 'fastify' {

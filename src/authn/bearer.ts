@@ -66,13 +66,19 @@ export class BearerVerifier {
     this.cache = new LRUCache<string, Cached>({ max: opts.cacheMax ?? 10_000 })
   }
 
+  /** The result for a token verified within the last minute (and not expired since); else undefined. */
+  cached (token: string, now = this.now()): BearerResult | undefined {
+    const hit = this.cache.get(token)
+    if (hit === undefined) return undefined
+    if (hit.until > now) return hit.result
+    this.cache.delete(token)
+    return undefined
+  }
+
   async verify (token: string): Promise<BearerResult> {
     const now = this.now()
-    const hit = this.cache.get(token)
-    if (hit !== undefined) {
-      if (hit.until > now) return hit.result
-      this.cache.delete(token)
-    }
+    const known = this.cached(token, now)
+    if (known !== undefined) return known
 
     let payload: JWTPayload
     let typ: unknown

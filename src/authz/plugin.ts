@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { DeviceContext } from '../context.js'
+import { stageHook, type DeviceContext } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { escapeHtml, list, requestMeta, sendJson, sendPage } from '../pages.js'
 import { evaluate } from './evaluate.js'
@@ -19,10 +19,10 @@ export interface AuthorizeOptions {
 export const authorizeStage = fp(async function authorizeStage (fastify: FastifyInstance, opts: AuthorizeOptions) {
   const signIn = `${opts.authenticateUrl}/.moatless/sign_in?rd=`
 
-  fastify.addHook('onRequest', async (req, reply) => {
+  fastify.addHook('onRequest', stageHook((req, reply) => {
     const ctx = req.moatless
     const app = ctx.app
-    if (ctx.site !== 'app' || app === null || req.routeOptions.config.moatless !== undefined) return
+    if (ctx.site !== 'app' || app === null || ctx.internal !== null) return
     if (ctx.unavailable) {
       ctx.decision ??= { decision: 'deny', rule: 'undecidable', reasons: ['the decision cannot be made right now'] }
       return unavailable(req, reply)
@@ -31,7 +31,7 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
     const invalidToken = ctx.decision?.rule === 'invalid-token' ? ctx.decision : null
     const d = evaluate(app, { identity: ctx.identity, device: ctx.device, method: req.raw.method ?? 'GET', path: ctx.path, sourceIp: ctx.clientIp })
     ctx.decision = d
-    opts.metrics.decisionSeconds.observe({ decision: d.decision }, (performance.now() - ctx.startedAt) / 1000)
+    opts.metrics.decisionSeconds.observe(d.decision, (performance.now() - ctx.startedAt) / 1000)
     if (d.decision === 'allow') {
       if (ctx.websocket && !app.config.websockets) {
         ctx.decision = { decision: 'deny', rule: 'websockets-disabled', reasons: ['websockets are not enabled for this app'] }
@@ -53,7 +53,7 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
       return sendJson(reply.header('www-authenticate', 'Bearer'), 401, { error: 'unauthenticated', request_id: req.id })
     }
     return forbidden(req, reply)
-  })
+  }))
 }, { name: 'moatless-authz', fastify: '5.x', dependencies: ['moatless-device-trust'] })
 
 function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -1,11 +1,11 @@
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter } from 'prom-client'
 import type { Registry } from 'prom-client'
-import { NO_DEVICE } from '../context.js'
+import { NO_DEVICE, stageHook, type Identity, type RequestContext } from '../context.js'
+import { CounterBy } from '../metrics.js'
 import type { ClientCertificates } from './client-cert.js'
-import type { DeviceTrust } from './device-trust.js'
+import type { DeviceEvidence, DeviceTrust } from './device-trust.js'
 
 export interface DeviceStageOptions {
   devices: DeviceTrust
@@ -22,18 +22,28 @@ export interface DeviceStageOptions {
  * any device evidence is trust `none` at once.
  */
 export const deviceStage = fp(async function deviceStage (fastify: FastifyInstance, opts: DeviceStageOptions) {
-  const byTrust = new Counter({
+  const byTrust = new CounterBy(opts.registry, {
     name: 'moatless_device_trust_requests_total',
     help: 'Requests of signed-in users to apps, by the trust level of the device they came from',
-    labelNames: ['trust'] as const,
-    registers: opts.registry === undefined ? [] : [opts.registry]
+    labelName: 'trust'
   })
   const certs = opts.certificates
 
-  fastify.addHook('onRequest', async (req) => {
+  const identify = async (ctx: RequestContext, evidence: DeviceEvidence, identity: Identity): Promise<void> => {
+    const device = await opts.devices.identify(evidence, identity)
+    if (device === 'unavailable') {
+      ctx.unavailable = true
+      ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the device inventory cannot be reached'] }
+      return
+    }
+    ctx.device = device
+    byTrust.inc(device.trust)
+  }
+
+  fastify.addHook('onRequest', stageHook((req) => {
     const ctx = req.moatless
     ctx.device = NO_DEVICE
-    if (ctx.site !== 'app' || ctx.app === null || ctx.unavailable || ctx.identity === null || req.routeOptions.config.moatless !== undefined) return
+    if (ctx.site !== 'app' || ctx.app === null || ctx.unavailable || ctx.identity === null || ctx.internal !== null) return
     const headers = req.headers
     const socket = req.raw.socket as TLSSocket
     const socketFingerprint = certs !== null && socket.encrypted === true ? certs.fromSocket(socket) : null
@@ -42,22 +52,15 @@ export const deviceStage = fp(async function deviceStage (fastify: FastifyInstan
     const forwarded = ctx.peerTrusted && countHeader(req.raw.rawHeaders, 'x-client-cert') === 1 ? headers['x-client-cert'] : undefined
     const token = headers['x-moatless-device']
     if (socketFingerprint === null && forwarded === undefined && token === undefined) {
-      byTrust.inc({ trust: 'none' })
+      byTrust.inc('none')
       return
     }
-    const device = await opts.devices.identify({
+    return identify(ctx, {
       socketFingerprint,
       forwardedCert: typeof forwarded === 'string' ? forwarded : undefined,
       token: typeof token === 'string' ? token : undefined
     }, ctx.identity)
-    if (device === 'unavailable') {
-      ctx.unavailable = true
-      ctx.decision = { decision: 'deny', rule: 'store-unavailable', reasons: ['the device inventory cannot be reached'] }
-      return
-    }
-    ctx.device = device
-    byTrust.inc({ trust: device.trust })
-  })
+  }))
 }, { name: 'moatless-device-trust', fastify: '5.x', dependencies: ['moatless-authn'] })
 
 function countHeader (raw: string[], name: string): number {

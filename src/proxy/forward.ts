@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Logger } from 'pino'
 import type { CompiledApp } from '../authz/index.js'
+import { stageHook } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { sendJson, sendPage, requestMeta } from '../pages.js'
 import type { AssertionSigner } from './assertion.js'
@@ -14,15 +15,27 @@ import { ALL_COOKIE_NAMES } from '../authn/cookies.js'
 
 export interface ForwardOptions { signer: AssertionSigner; metrics: Metrics; log: Logger; connections: OpenConnections; sampler?: DecisionSampler }
 
-const ASSERTION = Symbol('moatless.assertion')
-const FORWARDED_AT = Symbol('moatless.forwardedAt')
-type WithAssertion = FastifyRequest & { [ASSERTION]?: string | null; [FORWARDED_AT]?: number }
-
 const upstreamHosts = new WeakMap<CompiledApp, string>()
 function upstreamHost (app: CompiledApp): string {
   let h = upstreamHosts.get(app)
   if (h === undefined) { h = new URL(app.to).host; upstreamHosts.set(app, h) }
   return h
+}
+
+/**
+ * What reply-from is given for one app's requests: http-proxy's options with the app's upstream
+ * and timeout, made once per app. (http-proxy hands the handler a copy of its options made for
+ * each request, to carry `getUpstream`, and V8 gives every such copy a hidden class of its own:
+ * each of reply-from's dozen reads from it then missed its inline cache, on every request.)
+ */
+const replyOptions = new WeakMap<CompiledApp, Record<string, unknown>>()
+function replyOptionsFor (app: CompiledApp, options: Record<string, unknown>): Record<string, unknown> {
+  let o = replyOptions.get(app)
+  if (o === undefined) {
+    o = { ...options, getUpstream: () => app.to, timeout: app.config.timeout }
+    replyOptions.set(app, o)
+  }
+  return o
 }
 
 /**
@@ -34,20 +47,18 @@ function upstreamHost (app: CompiledApp): string {
 export const forward = fp(async function forward (fastify: FastifyInstance, opts: ForwardOptions) {
   // Sign the assertion after the decision (hooks run in registration order) and before the
   // synchronous header rewrite. Anonymous requests to public paths get none.
-  fastify.addHook('onRequest', async (req) => {
+  fastify.addHook('onRequest', stageHook((req) => {
     const ctx = req.moatless
     const app = ctx.app
-    if (app === null || ctx.decision?.decision !== 'allow' || req.routeOptions.config.moatless !== undefined) return
-    const id = ctx.identity
-    ;(req as WithAssertion)[ASSERTION] = id === null
-      ? null
-      // An email the IdP has not verified is not asserted: apps would take it as proof.
-      : await opts.signer.sign({ aud: app.from, sub: id.sub, email: id.email_verified === true ? id.email : undefined, groups: id.groups, device_id: ctx.device.id, device_trust: ctx.device.trust })
-  })
+    if (app === null || ctx.decision?.decision !== 'allow' || ctx.internal !== null || ctx.identity === null) return
+    const assertion = opts.signer.assertionFor(ctx.identity, app.from, ctx.device)
+    if (typeof assertion === 'string') ctx.assertion = assertion
+    else return assertion.then((jwt) => { ctx.assertion = jwt })
+  }))
 
   const headersFor = (req: FastifyRequest, headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> => {
     const ctx = req.moatless
-    return upstreamHeaders(headers, ctx, upstreamHost(ctx.app as CompiledApp), { assertion: (req as WithAssertion)[ASSERTION] ?? null })
+    return upstreamHeaders(headers, ctx, upstreamHost(ctx.app as CompiledApp))
   }
 
   await fastify.register(httpProxy, {
@@ -63,9 +74,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
       rewriteHeaders: (headers: Record<string, string | string[] | undefined>) => withoutOurCookies(headers),
       onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; cause?: unknown } }) => upstreamError(reply, error),
       onResponse: (req: FastifyRequest, reply: FastifyReply, res: { stream: NodeJS.ReadableStream } | NodeJS.ReadableStream) => {
-        const app = req.moatless.app
-        const at = (req as WithAssertion)[FORWARDED_AT]
-        if (app !== null && at !== undefined) opts.metrics.upstreamSeconds.observe({ app: app.name }, (performance.now() - at) / 1000)
+        const ctx = req.moatless
+        if (ctx.app !== null && ctx.forwardedAt !== 0) opts.metrics.upstreamSeconds.observe(ctx.app.name, (performance.now() - ctx.forwardedAt) / 1000)
         reply.send('stream' in res ? res.stream : res)
       }
     },
@@ -80,9 +90,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
       }
     },
     handler: (req: FastifyRequest, reply: FastifyReply, dest: string, options: Record<string, unknown>) => {
-      options.timeout = (req.moatless.app as CompiledApp).config.timeout
-      ;(req as WithAssertion)[FORWARDED_AT] = performance.now()
-      return reply.from(dest, options)
+      req.moatless.forwardedAt = performance.now()
+      return reply.from(dest, replyOptionsFor(req.moatless.app as CompiledApp, options))
     }
   } as unknown as Parameters<typeof httpProxy>[1])
 }, { name: 'moatless-forward', fastify: '5.x', dependencies: ['moatless-authz'] })

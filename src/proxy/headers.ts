@@ -31,16 +31,12 @@ function isHostileHeader (name: string): boolean {
   return DROPPED.has(n) || n.startsWith('x-moatless-') || n === 'x-client-cert' || n.startsWith('x-forwarded-')
 }
 
-export interface AddedHeaders {
-  assertion: string | null
-}
-
 /**
  * Builds the upstream request headers from the client's (already without the headers the
  * client named in `Connection`, which @fastify/reply-from removes first, so a client cannot
  * use `Connection` to remove ours).
  */
-export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestContext, upstreamHost: string, added: AddedHeaders): IncomingHttpHeaders {
+export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestContext, upstreamHost: string): IncomingHttpHeaders {
   // Ours first: a server that keeps only the first N header lines (Node: 2000, and the client
   // can send 2000 short ones) must drop the client's extras, never the assertion, the identity
   // or X-Forwarded-For.
@@ -52,7 +48,7 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
     'x-forwarded-proto': ctx.proto,
     'x-forwarded-host': ctx.host
   }
-  if (added.assertion !== null) out['x-moatless-jwt-assertion'] = added.assertion
+  if (ctx.assertion !== null) out['x-moatless-jwt-assertion'] = ctx.assertion
   const id = ctx.identity
   if (id !== null && app !== null && app.config.identity_headers) {
     if (headerSafe(id.sub)) out['x-moatless-user'] = id.sub
@@ -61,18 +57,19 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
     if (id.email !== undefined && id.email_verified === true && headerSafe(id.email)) out['x-moatless-email'] = id.email
     out['x-moatless-groups'] = id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
   }
+  // A bearer token we consumed is the user's IdP credential: it does not travel on.
+  const bearer = ctx.identity?.via === 'bearer'
+  // Left out while copying, never deleted afterwards: `delete` would turn `out` into a slow
+  // dictionary object for undici, which copies and checks every header again.
   for (const name in headers) {
-    if (name === 'host' || isHostileHeader(name)) continue
+    if (name === 'host' || isHostileHeader(name) || (bearer && name === 'authorization')) continue
+    if (name === 'cookie') {
+      const kept = stripOurCookies(headers.cookie as string)
+      if (kept !== undefined) out.cookie = kept
+      continue
+    }
     out[name] = headers[name]
   }
-  const cookie = headers.cookie
-  if (cookie !== undefined) {
-    const kept = stripOurCookies(cookie)
-    if (kept === undefined) delete out.cookie
-    else out.cookie = kept
-  }
-  // A bearer token we consumed is the user's IdP credential: it does not travel on.
-  if (ctx.identity?.via === 'bearer') delete out.authorization
   return out
 }
 

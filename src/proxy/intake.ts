@@ -1,9 +1,8 @@
 import { BlockList, isIP } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { NO_DEVICE, type RequestContext, type StateHolder } from '../context.js'
+import { NO_DEVICE, stageHook, type RequestContext, type StateHolder } from '../context.js'
 import { sendJson, sendPage, escapeHtml } from '../pages.js'
 import { normalizeRequestTarget } from './normalize-path.js'
 
@@ -69,7 +68,7 @@ function badRequest (req: FastifyRequest, reply: FastifyReply, reason: string): 
 export const intake = fp(async function intake (fastify: FastifyInstance, opts: IntakeOptions) {
   fastify.decorateRequest('moatless', null as unknown as RequestContext)
 
-  fastify.addHook('onRequest', async (req, reply) => {
+  fastify.addHook('onRequest', stageHook((req, reply) => {
     const raw = req.raw
     const headers = raw.headers
     const accept = headers.accept
@@ -77,6 +76,7 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
       id: req.id,
       startedAt: performance.now(),
       site: 'app',
+      internal: req.routeOptions.config.moatless?.internal ?? null,
       app: null,
       path: '/',
       search: '',
@@ -90,7 +90,10 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
       device: NO_DEVICE,
       decision: null,
       unavailable: false,
-      websocket: headers.upgrade !== undefined && headers.upgrade.toLowerCase() === 'websocket'
+      websocket: headers.upgrade !== undefined && headers.upgrade.toLowerCase() === 'websocket',
+      assertion: null,
+      forwardedAt: 0,
+      logged: false
     }
     req.moatless = ctx
 
@@ -142,7 +145,7 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
 
     const host = (headers.host ?? '').toLowerCase()
     ctx.host = headers.host ?? ''
-    const internal = req.routeOptions.config.moatless?.internal
+    const internal = ctx.internal
     if (host === opts.authHost) {
       ctx.site = 'auth'
       if (internal === 'auth' || internal === 'any') return
@@ -156,7 +159,7 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     if (target.path.startsWith('/.moatless/') || target.path === '/.moatless' || target.path.startsWith('/.well-known/moatless/')) {
       return notFound(req, reply)
     }
-  })
+  }))
 }, { name: 'moatless-intake', fastify: '5.x' })
 
 /** The host name of a Host header value: lowercase, without port, IPv6 brackets kept. */
