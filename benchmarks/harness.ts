@@ -10,7 +10,10 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
+import * as client from 'openid-client'
 import { request } from 'undici'
+import { Browser } from '../test/helpers/browser.js'
+import { signInAtIdp } from '../test/helpers/idp-login.js'
 
 export const CLIENT_SECRET = 'bench-client-secret-0123456789abcdef'
 export const SESSION_SECRET = 'bench-session-secret-0123456789abcdef-0123456789'
@@ -229,4 +232,19 @@ export function commandPurpose (args: string[]): { purpose: string; timer: boole
   if (/:device/.test(key)) return { purpose: `${cmd} device`, timer: false }
   if (/:once:/.test(key)) return { purpose: `${cmd} once`, timer: false }
   return { purpose: `${cmd}${key === '' ? '' : ' other'}`, timer: false }
+}
+
+/** A real ID token from the IdP (authorization code flow as an ordinary RP), for bearer targets (run.ts, profile.ts). */
+export async function idTokenFor (issuer: string, user: string, password: string, clientSecret = CLIENT_SECRET): Promise<string> {
+  const oidc = await client.discovery(new URL(issuer), 'moatless', clientSecret, undefined, { execute: [client.allowInsecureRequests] })
+  const verifier = client.randomPKCECodeVerifier()
+  const nonce = client.randomNonce()
+  const state = client.randomState()
+  const browser = new Browser()
+  const authorize = client.buildAuthorizationUrl(oidc, { redirect_uri: 'http://rp.localhost/cb', scope: 'openid email profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce })
+  const landing = await browser.follow(authorize.href, { headers: { accept: 'text/html' } }, 20, { stopBefore: (u) => u.origin !== new URL(issuer).origin })
+  const back = await signInAtIdp(browser, landing.final.url, user, password)
+  const tokens = await client.authorizationCodeGrant(oidc, new URL(back.url), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state })
+  await browser.close()
+  return tokens.id_token as string
 }

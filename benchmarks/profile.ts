@@ -186,19 +186,8 @@ async function moatless (upstream: string): Promise<Proxy> {
 
 /** A real ID token from the demo IdP, signed in as alice (as `npm run bench` gets one). */
 async function idToken (issuer: string): Promise<string> {
-  const client = await import('openid-client')
-  const { Browser } = await import('../test/helpers/browser.js')
-  const { signInAtIdp } = await import('../test/helpers/idp-login.js')
-  const oidc = await client.discovery(new URL(issuer), 'moatless', CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] })
-  const verifier = client.randomPKCECodeVerifier()
-  const nonce = client.randomNonce()
-  const state = client.randomState()
-  const browser = new Browser()
-  const authorize = client.buildAuthorizationUrl(oidc, { redirect_uri: 'http://rp.localhost/cb', scope: 'openid email profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce })
-  const landing = await browser.follow(authorize.href, { headers: { accept: 'text/html' } }, 20, { stopBefore: (u) => u.origin !== new URL(issuer).origin })
-  const back = await signInAtIdp(browser, landing.final.url, 'alice', 'alice-password')
-  const tokens = await client.authorizationCodeGrant(oidc, new URL(back.url), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state })
-  return tokens.id_token as string
+  const { idTokenFor } = await import('./harness.js')
+  return await idTokenFor(issuer, 'alice', 'alice-password', CLIENT_SECRET)
 }
 
 if (process.env.PROFILE_ROLE === 'idp') {

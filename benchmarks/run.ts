@@ -48,19 +48,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import * as client from 'openid-client'
 import { Agent, request } from 'undici'
 import { Sealer } from '../src/authn/seal.js'
 import { Sessions } from '../src/authn/sessions.js'
 import { startIdp } from '../src/demo/idp.js'
 import { RedisStore, type DeviceRecord } from '../src/store/index.js'
-import { Browser } from '../test/helpers/browser.js'
-import { signInAtIdp } from '../test/helpers/idp-login.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
 import {
+  idTokenFor,
   CLIENT_SECRET, commandPurpose, commandStats, distIsStale, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
@@ -426,21 +424,6 @@ const fmtPct = (x: number | null): string => x === null ? 'not measured' : `${x 
 
 function tlsAgent (ca: string, cert?: { cert: string; key: string }): Agent {
   return new Agent({ connect: { ca, servername: 'wiki.localhost', ...(cert === undefined ? {} : { cert: cert.cert, key: cert.key }) } })
-}
-
-/** A real ID token from the IdP (authorization code flow as an ordinary RP), for the bearer target. */
-async function idTokenFor (issuer: string, user: string, password: string): Promise<string> {
-  const oidc = await client.discovery(new URL(issuer), 'moatless', CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] })
-  const verifier = client.randomPKCECodeVerifier()
-  const nonce = client.randomNonce()
-  const state = client.randomState()
-  const browser = new Browser()
-  const authorize = client.buildAuthorizationUrl(oidc, { redirect_uri: 'http://rp.localhost/cb', scope: 'openid email profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce })
-  const landing = await browser.follow(authorize.href, { headers: { accept: 'text/html' } }, 20, { stopBefore: (u) => u.origin !== new URL(issuer).origin })
-  const back = await signInAtIdp(browser, landing.final.url, user, password)
-  const tokens = await client.authorizationCodeGrant(oidc, new URL(back.url), { pkceCodeVerifier: verifier, expectedNonce: nonce, expectedState: state })
-  await browser.close()
-  return tokens.id_token as string
 }
 
 interface TargetRow { target: string; measured: string; goal: string; met: boolean | null; inconclusive?: boolean }
