@@ -1,5 +1,5 @@
 import t from 'tap'
-import { BIN, cliEnv } from '../helpers/cli.js'
+import { BIN, cliEnv, CONFIG_HEAD } from '../helpers/cli.js'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,15 +9,7 @@ const bin = BIN
 const dir = mkdtempSync(join(tmpdir(), 'moatless-check-'))
 const env = cliEnv()
 
-const base = `authenticate:
-  url: http://auth.localhost:8080
-idp:
-  issuer: http://localhost:9000
-  client_id: moatless
-  client_secret: \${MOATLESS_CLIENT_SECRET}
-session:
-  secret: \${MOATLESS_SESSION_SECRET}
-apps:
+const base = `${CONFIG_HEAD}apps:
   - name: wiki
     from: http://wiki.localhost:8080
     to: http://127.0.0.1:9001

@@ -5,38 +5,21 @@
  */
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RedisStore, type StoreEvent } from '../../src/store/index.js'
-import { startRedis } from '../helpers/redis.js'
-import { runCli, type CliRun } from '../helpers/cli.js'
+import { cliStoreFixture, CONFIG_HEAD, runCli, until, type CliRun } from '../helpers/cli.js'
 import { createTestCa } from '../helpers/tls.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moatless-devices-cli-'))
 
 // About forty CLI processes: slow on a busy machine, so more room than the default 120 s.
 t.setTimeout(240_000)
 
-const redis = await startRedis()
-const stores: RedisStore[] = []
-t.teardown(async () => {
-  for (const s of stores) await s.close()
-  await redis.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, redis, stores } = await cliStoreFixture(t, 'devices-cli')
 
 const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
-const head = `authenticate:
-  url: http://auth.localhost:8080
-idp:
-  issuer: http://localhost:9000
-  client_id: moatless
-  client_secret: \${MOATLESS_CLIENT_SECRET}
-session:
-  secret: \${MOATLESS_SESSION_SECRET}
-device_trust:
+const head = `${CONFIG_HEAD}device_trust:
   levels:
     - name: known
       require: { enrolled: true }
@@ -81,15 +64,6 @@ async function setup (): Promise<{ file: string; store: RedisStore; events: Stor
   store.onEvent((e) => events.push(e))
   await new Promise((resolve) => setTimeout(resolve, 100)) // the subscription is in place
   return { file, store, events }
-}
-
-async function until (what: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!what()) {
-    if (Date.now() > end) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 t.test('enroll by certificate file, fingerprint or public key; every change announced', async (t) => {

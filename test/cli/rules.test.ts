@@ -4,40 +4,23 @@
  * and to see what the commands did.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RedisStore, type StoreEvent } from '../../src/store/index.js'
 import type { DecisionSample } from '../../src/rules/ruleset.js'
 import { freePort } from '../helpers/ports.js'
-import { startRedis } from '../helpers/redis.js'
-import { runCli, type CliRun } from '../helpers/cli.js'
+import { cliStoreFixture, CONFIG_HEAD, runCli, until, type CliRun } from '../helpers/cli.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moatless-rules-'))
 
 // Every check here starts the CLI (a few dozen Node processes), which takes seconds each on a
 // loaded machine: more than the suite's default per-file timeout.
 t.setTimeout(300_000)
 
-const redis = await startRedis()
-const stores: RedisStore[] = []
-t.teardown(async () => {
-  for (const s of stores) await s.close()
-  await redis.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, redis, stores } = await cliStoreFixture(t, 'rules')
 
 const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
-const head = `authenticate:
-  url: http://auth.localhost:8080
-idp:
-  issuer: http://localhost:9000
-  client_id: moatless
-  client_secret: \${MOATLESS_CLIENT_SECRET}
-session:
-  secret: \${MOATLESS_SESSION_SECRET}
-device_trust:
+const head = `${CONFIG_HEAD}device_trust:
   levels:
     - name: known
       require: { enrolled: true }
@@ -96,15 +79,6 @@ async function setup (apps = appsA): Promise<{ file: string; store: RedisStore; 
   stores.push(store)
   if (!await store.connect()) throw new Error('test store did not connect')
   return { file: write('a', apps), store, prefix, write }
-}
-
-async function until (what: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!what()) {
-    if (Date.now() > end) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

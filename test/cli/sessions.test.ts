@@ -4,39 +4,22 @@
  * watches the `session-revoked` events that make every replica forget them.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { RedisStore, type SessionRecord, type StoreEvent } from '../../src/store/index.js'
 import { freePort } from '../helpers/ports.js'
-import { startRedis } from '../helpers/redis.js'
-import { runCli, type CliRun } from '../helpers/cli.js'
+import { cliStoreFixture, CONFIG_HEAD, runCli, until, type CliRun } from '../helpers/cli.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'moatless-sessions-'))
 
 // Every check here starts the CLI (a few dozen Node processes), which takes seconds each on a
 // loaded machine: more than the suite's default per-file timeout.
 t.setTimeout(180_000)
 
-const redis = await startRedis()
-const stores: RedisStore[] = []
-t.teardown(async () => {
-  for (const s of stores) await s.close()
-  await redis.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, redis, stores } = await cliStoreFixture(t, 'sessions')
 
 const run = (...args: string[]): Promise<CliRun> => runCli(args)
 
-const head = `authenticate:
-  url: http://auth.localhost:8080
-idp:
-  issuer: http://localhost:9000
-  client_id: moatless
-  client_secret: \${MOATLESS_CLIENT_SECRET}
-session:
-  secret: \${MOATLESS_SESSION_SECRET}
-apps:
+const head = `${CONFIG_HEAD}apps:
   - name: wiki
     from: http://wiki.localhost:8080
     to: http://127.0.0.1:9001
@@ -77,15 +60,6 @@ async function setup (): Promise<{ file: string; store: RedisStore; events: Stor
   store.onEvent((e) => events.push(e))
   await new Promise((resolve) => setTimeout(resolve, 100)) // the subscription is in place
   return { file, store, events, ids }
-}
-
-async function until (what: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms
-  while (!what()) {
-    if (Date.now() > end) return false
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 t.test('list: one session per line, the full id first', async (t) => {

@@ -4,11 +4,33 @@
  */
 import { connect } from 'node:net'
 import type { Test } from 'tap'
-import type { Browser } from '../helpers/browser.js'
+import { Browser } from '../helpers/browser.js'
 import type { Seen } from '../helpers/upstream.js'
-import type { Stack } from '../helpers/stack.js'
+import { browserSignIn, startStack, type Stack } from '../helpers/stack.js'
 
 export const JSONH = { accept: 'application/json' }
+
+/**
+ * The stack most attack families run against: one app, `wiki`, with identity headers, a deny
+ * rule on /admin/** and example.com staff allowed; alice signed in. The caller closes the stack.
+ */
+export async function wikiWithAlice (opts: { publicPaths?: string[] } = {}): Promise<{ stack: Stack; alice: Browser; host: string; cookie: string }> {
+  const stack = await startStack({
+    apps: {
+      wiki: {
+        identity_headers: true,
+        ...(opts.publicPaths === undefined ? {} : { public_paths: opts.publicPaths }),
+        rules: [
+          { name: 'nobody-in-admin', deny: { paths: ['/admin/**'] } },
+          { name: 'staff', allow: { domains: ['example.com'] } }
+        ]
+      }
+    }
+  })
+  const alice = new Browser()
+  await browserSignIn(alice, stack, `${stack.origin('wiki')}/`, 'alice')
+  return { stack, alice, host: `wiki.localhost:${stack.port}`, cookie: alice.cookieHeader(stack.origin('wiki')) }
+}
 
 /** A stack frame (`at fn (/path/file.js:1:2)`) or a Node error dump in a response body. */
 const STACK_TRACE = /\bat (?:[\w.<>]+ )?\(?(?:file:\/\/)?\/[^\s)]+\.[cm]?[jt]s:\d+|node:internal|\n\s+at /

@@ -17,28 +17,11 @@
  * an app whose `/public/**` is public and whose `/admin/**` is denied to everyone.
  */
 import t from 'tap'
-import { Browser } from '../helpers/browser.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startStack, browserSignIn } from '../helpers/stack.js'
-import { decisionOf, mark, noCrash } from './helpers.js'
+import { decisionOf, mark, noCrash, wikiWithAlice } from './helpers.js'
 
-const stack = await startStack({
-  apps: {
-    wiki: {
-      identity_headers: true,
-      public_paths: ['/public/**'],
-      rules: [
-        { name: 'nobody-in-admin', deny: { paths: ['/admin/**'] } },
-        { name: 'staff', allow: { domains: ['example.com'] } }
-      ]
-    }
-  }
-})
+const { stack, host, cookie: aliceCookie } = await wikiWithAlice({ publicPaths: ['/public/**'] })
 t.teardown(() => stack.close())
-const alice = new Browser()
-await browserSignIn(alice, stack, `${stack.origin('wiki')}/`, 'alice')
-const host = `wiki.localhost:${stack.port}`
-const aliceCookie = alice.cookieHeader(stack.origin('wiki'))
 
 function get (target: string, cookie?: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return rawRequest(stack.port, `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\n${cookie === undefined ? '' : `Cookie: ${cookie}\r\n`}Accept: application/json\r\nConnection: close\r\n\r\n`)

@@ -18,26 +18,11 @@
  * connection arrives intact (no desync left behind).
  */
 import t, { type Test } from 'tap'
-import { Browser } from '../helpers/browser.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startStack, browserSignIn } from '../helpers/stack.js'
-import { mark, noCrash, rawExchange } from './helpers.js'
+import { mark, noCrash, rawExchange, wikiWithAlice } from './helpers.js'
 
-const stack = await startStack({
-  apps: {
-    wiki: {
-      identity_headers: true,
-      rules: [
-        { name: 'nobody-in-admin', deny: { paths: ['/admin/**'] } },
-        { name: 'staff', allow: { domains: ['example.com'] } }
-      ]
-    }
-  }
-})
+const { stack, alice, host } = await wikiWithAlice()
 t.teardown(() => stack.close())
-const alice = new Browser()
-await browserSignIn(alice, stack, `${stack.origin('wiki')}/`, 'alice')
-const host = `wiki.localhost:${stack.port}`
 const base = `Host: ${host}\r\nCookie: ${alice.cookieHeader(stack.origin('wiki'))}\r\n`
 const SMUGGLED = `GET /admin/secret HTTP/1.1\r\nHost: ${host}\r\n\r\n`
 

@@ -16,25 +16,11 @@
 import t from 'tap'
 import { Browser } from '../helpers/browser.js'
 import { rawRequest } from '../helpers/raw.js'
-import { startStack, browserSignIn, HTML } from '../helpers/stack.js'
-import { JSONH, mark, noCrash } from './helpers.js'
+import { HTML } from '../helpers/stack.js'
+import { JSONH, mark, noCrash, wikiWithAlice } from './helpers.js'
 
-const stack = await startStack({
-  apps: {
-    wiki: {
-      identity_headers: true,
-      rules: [
-        { name: 'nobody-in-admin', deny: { paths: ['/admin/**'] } },
-        { name: 'staff', allow: { domains: ['example.com'] } }
-      ]
-    }
-  }
-})
+const { stack, host, cookie } = await wikiWithAlice()
 t.teardown(() => stack.close())
-const alice = new Browser()
-await browserSignIn(alice, stack, `${stack.origin('wiki')}/`, 'alice')
-const host = `wiki.localhost:${stack.port}`
-const cookie = alice.cookieHeader(stack.origin('wiki'))
 
 t.test('oversized heads: 431, nothing forwarded', async (t) => {
   const m = mark(stack)
