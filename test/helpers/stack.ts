@@ -60,8 +60,24 @@ function merge (a: Record<string, unknown>, b: Record<string, unknown>): Record<
   return out
 }
 
+/**
+ * The port must be known before the config is written (origins name it), so it is picked with
+ * freePort() and only listened on a moment later, after the IdP and the upstream started; on a
+ * busy machine another process can take it in between. Then the stack is started again on
+ * another port (when the caller chose neither the port nor an IdP whose redirect URIs name it).
+ */
 export async function startStack (opts: StackOptions): Promise<Stack> {
-  const port = opts.port ?? await freePort()
+  const retry = opts.port === undefined && opts.idp === undefined
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOn(opts.port ?? await freePort(), opts)
+    } catch (err) {
+      if (!retry || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    }
+  }
+}
+
+async function startStackOn (port: number, opts: StackOptions): Promise<Stack> {
   const scheme = opts.tls === undefined ? 'http' : 'https'
   const authUrl = `${scheme}://auth.localhost:${port}`
   const ownIdp = opts.idp === undefined
@@ -109,7 +125,16 @@ export async function startStack (opts: StackOptions): Promise<Stack> {
   const raw = loaded.loaded.raw.apps
   const moatless = await build({ config, store, logger, rawApps: Array.isArray(raw) ? raw : [], rulesPollMs: opts.rulesPollMs })
   await moatless.idp.get()
-  await moatless.app.listen({ host: '127.0.0.1', port })
+  try {
+    await moatless.app.listen({ host: '127.0.0.1', port })
+  } catch (err) {
+    await moatless.app.close()
+    moatless.idp.close()
+    await store.close()
+    await upstream.close()
+    if (ownIdp) await idp.close()
+    throw err
+  }
   const admin = buildAdmin(moatless)
   const adminUrl = await admin.listen({ host: '127.0.0.1', port: 0 })
   return {
