@@ -69,10 +69,15 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
     return null
   }
 
+  const putHandoff = async (code: string, sessionId: string, rd: { origin: string; path: string }): Promise<void> => {
+    await opts.store.putOnce('handoff', code, JSON.stringify({ s: sessionId, o: rd.origin, p: rd.path } satisfies Handoff), HANDOFF_TTL_MS)
+  }
+  const redirectToHandoff = (reply: FastifyReply, code: string, rd: { origin: string; path: string }): FastifyReply =>
+    reply.code(302).headers({ location: `${rd.origin}/.moatless/handoff?code=${code}`, 'cache-control': 'no-store' }).send()
   const handoffTo = async (reply: FastifyReply, sessionId: string, rd: { origin: string; path: string }): Promise<FastifyReply> => {
     const code = randomCode()
-    await opts.store.putOnce('handoff', code, JSON.stringify({ s: sessionId, o: rd.origin, p: rd.path } satisfies Handoff), HANDOFF_TTL_MS)
-    return reply.code(302).headers({ location: `${rd.origin}/.moatless/handoff?code=${code}`, 'cache-control': 'no-store' }).send()
+    await putHandoff(code, sessionId, rd)
+    return redirectToHandoff(reply, code, rd)
   }
 
   fastify.get('/.moatless/sign_in', { config: auth }, async (req, reply) => {
@@ -151,17 +156,24 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
     }
     const keptClaims = stripProtocolClaims(claims)
     const stash: StoredTokens = { id_token: tokens.id_token, access_token: tokens.access_token, refresh_token: tokens.refresh_token }
-    let session
+    const session = opts.sessions.prepare({
+      sub: claims.sub,
+      email,
+      email_verified: emailVerified,
+      name: typeof claims.name === 'string' ? claims.name : undefined,
+      groups,
+      claims: keptClaims,
+      tokens: opts.tokenSealer.seal(stash)
+    })
+    const rd = txn.rd === null ? null : parseReturnTo(txn.rd, opts.state.current.appOrigins)
+    // The session and its handoff code are written side by side (one round trip, not two). A
+    // code whose session failed to save leads nowhere: the handoff finds no session.
+    const code = rd === null ? null : randomCode()
     try {
-      session = await opts.sessions.create({
-        sub: claims.sub,
-        email,
-        email_verified: emailVerified,
-        name: typeof claims.name === 'string' ? claims.name : undefined,
-        groups,
-        claims: keptClaims,
-        tokens: opts.tokenSealer.seal(stash)
-      })
+      await Promise.all([
+        opts.sessions.save(session),
+        rd === null || code === null ? null : putHandoff(code, session.id, rd)
+      ])
     } catch {
       return failed(req, reply, 'The session store is unavailable; try again shortly.', 503)
     }
@@ -172,8 +184,7 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
       clearCookie(names.login, authSecure())
     ])
     req.moatless.identity = { sub: session.sub, email: session.email, groups: session.groups, claims: {}, via: 'session' }
-    const rd = txn.rd === null ? null : parseReturnTo(txn.rd, opts.state.current.appOrigins)
-    if (rd !== null) return await handoffTo(reply, session.id, rd)
+    if (rd !== null && code !== null) return redirectToHandoff(reply, code, rd)
     return sendPage(reply, 200, 'Signed in', `<p>You are signed in as <b>${escapeHtml(session.email ?? session.sub)}</b>. You can now open the applications Moatless protects.</p>`)
   })
 

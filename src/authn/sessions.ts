@@ -67,9 +67,10 @@ export class Sessions {
 
   static newId (): string { return randomBytes(32).toString('base64url') }
 
-  async create (fields: Omit<SessionRecord, 'id' | 'created_at' | 'last_seen' | 'expires_at' | 'refreshed_at'>): Promise<SessionRecord> {
+  /** A new session record, not stored yet: its id can be handed out while it is being saved. */
+  prepare (fields: Omit<SessionRecord, 'id' | 'created_at' | 'last_seen' | 'expires_at' | 'refreshed_at'>): SessionRecord {
     const now = this.now()
-    const record: SessionRecord = {
+    return {
       ...fields,
       id: Sessions.newId(),
       created_at: now,
@@ -77,7 +78,20 @@ export class Sessions {
       refreshed_at: now,
       expires_at: now + this.policy.lifetimeMs
     }
+  }
+
+  /**
+   * Stores a new session and caches it, so the requests right after a sign-in (the handoff,
+   * the first page) need no store read on this replica.
+   */
+  async save (record: SessionRecord): Promise<void> {
     await this.store.putSession(record, this.policy.idleMs)
+    this.remember(record.id, new CachedSession(record, this.now(), record.last_seen))
+  }
+
+  async create (fields: Omit<SessionRecord, 'id' | 'created_at' | 'last_seen' | 'expires_at' | 'refreshed_at'>): Promise<SessionRecord> {
+    const record = this.prepare(fields)
+    await this.save(record)
     return record
   }
 
@@ -111,11 +125,15 @@ export class Sessions {
     }
     if (record === null) { this.cache.delete(id); return NONE }
     const fresh = new CachedSession(record, now, Math.max(record.last_seen, c?.lastSeen ?? 0))
+    this.remember(id, fresh)
+    return this.check(id, fresh, now)
+  }
+
+  private remember (id: string, entry: CachedSession): void {
     // Deleted first so that the entry moves to the end: the order is the order of fetching.
     this.cache.delete(id)
-    this.cache.set(id, fresh)
+    this.cache.set(id, entry)
     if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string)
-    return this.check(id, fresh, now)
   }
 
   private check (id: string, c: CachedSession, now: number): SessionLookup {
