@@ -1,0 +1,57 @@
+/**
+ * req.log is a LazyRequestLogger (src/log.ts): the pino child bound to the request id is made
+ * only when a request logs through it. What a request logs that way must be what a real child
+ * writes: the request id bound, the parent's level and redaction.
+ */
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
+import t from 'tap'
+import { request } from 'undici'
+import { createLogger, LazyRequestLogger } from '../src/log.js'
+
+function capture (): { lines: () => Record<string, unknown>[]; stream: Writable } {
+  let text = ''
+  const stream = new Writable({ write (chunk, _enc, cb) { text += String(chunk); cb() } })
+  return { stream, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) }
+}
+
+t.test('lines written through it carry the bindings, keep the level and the redaction', async (t) => {
+  const out = capture()
+  const parent = createLogger({ level: 'info', destination: out.stream })
+  const log = new LazyRequestLogger(parent, { reqId: 'r-1' }, {})
+  log.debug('below the level')
+  log.info({ path: '/x', cookie: 'moatless_session=secret-value' }, 'hello %s', 'world')
+  log.warn('careful')
+  log.child({ step: 'inner' }).error('inner line')
+  t.equal(log.level, 'info')
+  t.equal(log.isLevelEnabled('debug'), false)
+  await new Promise((resolve) => setImmediate(resolve))
+  const lines = out.lines()
+  t.same(lines.map((l) => [l.level, l.msg, l.reqId]), [[30, 'hello world', 'r-1'], [40, 'careful', 'r-1'], [50, 'inner line', 'r-1']])
+  t.equal(lines[0]?.cookie, '[redacted]', 'the parent\'s redaction applies')
+  t.equal(lines[0]?.path, '/x')
+  t.equal(lines[2]?.step, 'inner', 'a child of it keeps its own bindings too')
+})
+
+t.test('as fastify\'s child logger factory: req.log lines carry the request id', async (t) => {
+  const out = capture()
+  const parent = createLogger({ level: 'info', destination: out.stream })
+  const app = Fastify({
+    loggerInstance: parent as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    genReqId: () => 'req-42',
+    childLoggerFactory: (p, bindings, opts) => new LazyRequestLogger(p as never, bindings, opts) as unknown as FastifyBaseLogger
+  })
+  app.get('/quiet', async () => 'ok')
+  app.get('/loud', async (req) => { req.log.warn({ n: 1 }, 'something to say'); return 'ok' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  t.equal((await request(`${base}/quiet`)).statusCode, 200)
+  t.equal((await request(`${base}/loud`)).statusCode, 200)
+  await new Promise((resolve) => setImmediate(resolve))
+  const lines = out.lines().filter((l) => l.msg === 'something to say')
+  t.equal(lines.length, 1)
+  t.equal(lines[0]?.reqId, 'req-42')
+  t.equal(lines[0]?.n, 1)
+})
