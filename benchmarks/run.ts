@@ -28,8 +28,9 @@
  *  signin    benchmarks/signin.ts: real sign-ins against the embedded IdP; callback + handoff
  *            server time from the proxy's decision log, minus the time the proxy spent waiting
  *            on the IdP (traced inside the proxy process; see that file).
- *  rss       benchmarks/rss.ts: RSS of a fresh proxy as 10k / 100k / 150k / 200k sessions go
- *            through its caches, against the caches' entry limit (also after a forced GC).
+ *  rss       benchmarks/rss.ts: RSS of a fresh proxy with `session.cache_size` set to
+ *            BENCH_RSS_CACHE as 10k / 20k / 50k / 100k sessions go through its caches (also after
+ *            a forced GC): bounded by the configured limit, not by the sessions used.
  * The proxies run pinned to CPU 0, the upstream and the load generator to CPU 1 (taskset).
  * Moatless is the built `dist/` (bin/moatless.js serve): run `npm run build` first after changes.
  * Results: benchmarks/results/latest.{json,md}; a "Targets" block says what was met.
@@ -39,8 +40,10 @@
  *   BENCH_TARGETS=direct,bare,bare-tls,session,bearer,device   load targets (default all)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
- *   BENCH_SIGNINS=20  (plus 3 warm-up sign-ins)
- *   BENCH_RSS_SESSIONS=10000,100000,150000,200000
+ *   BENCH_SIGNINS=20  BENCH_SIGNIN_WARMUP=10  (sign-ins measured, after warm-up sign-ins not counted: a
+ *     proxy in service has run its sign-in code before, so the JIT has compiled it)
+ *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
+ *   BENCH_RSS_CACHE=20000  (session.cache_size of the rss proxy; at least 100)
  *   DECISION_REPS=15
  */
 import { execFileSync } from 'node:child_process'
@@ -62,7 +65,7 @@ import {
   CLIENT_SECRET, commandPurpose, commandStats, distIsStale, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
-import { measureRss, RSS_TOLERANCE, type RssResult } from './rss.js'
+import { measureRss, RSS_REFERENCE_FACTOR, RSS_TOLERANCE, type RssResult } from './rss.js'
 import { instrumentIdp, measureSignIn, type SignInResult } from './signin.js'
 
 const list = (v: string | undefined, all: string[]): string[] => v === undefined || v.trim() === '' ? all : v.split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -75,7 +78,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 1000)
 const FIXED_RATE_CONNECTIONS = 8
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 20)
-const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '100000', '150000', '200000']).map(Number)
+const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
+const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
+const RSS_CACHE = Number(process.env.BENCH_RSS_CACHE ?? 20000)
 
 /** The issue's numbers. */
 const GOAL = { rpsVsBare: 0.85, p99OverBareMs: 1, redisPerRequest: 0.001, flat: 0.10, signinMs: 5, rssGrowth: RSS_TOLERANCE }
@@ -380,7 +385,7 @@ ${o.device === true
   // ---------------------------------------------------------------- signin
   let signin: SignInResult | null = null
   if (PHASES.has('signin')) {
-    console.log(`\n[signin] ${SIGNINS} sign-ins (+3 warm-up) through the embedded IdP (${elapsed()})`)
+    console.log(`\n[signin] ${SIGNINS} sign-ins (+${SIGNIN_WARMUP} warm-up) through the embedded IdP (${elapsed()})`)
     const traceFile = join(mkdtempSync(join(tmpdir(), 'moatless-bench-trace-')), 'outgoing.jsonl')
     const m: MoatlessProcess = await startMoatless(config({ port: ports.signin, adminPort: admin.signin, prefix: 'bench-signin:' }), {
       port: ports.signin,
@@ -389,7 +394,7 @@ ${o.device === true
       nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs'],
       env: { BENCH_TRACE_FILE: traceFile, BENCH_TRACE_ORIGIN: new URL(idp.issuer).origin }
     })
-    signin = await measureSignIn({ moatless: m, traceFile, idpIssuer: idp.issuer, idpCalls, from: fromOf('http', ports.signin), signins: SIGNINS, warmup: 3, user: 'alice', password: 'alice-password' })
+    signin = await measureSignIn({ moatless: m, traceFile, idpIssuer: idp.issuer, idpCalls, from: fromOf('http', ports.signin), signins: SIGNINS, warmup: SIGNIN_WARMUP, user: 'alice', password: 'alice-password' })
     result.signin = signin
     await stopChild(m.child)
   }
@@ -397,9 +402,11 @@ ${o.device === true
   // ---------------------------------------------------------------- rss
   let rss: RssResult | null = null
   if (PHASES.has('rss')) {
-    console.log(`\n[rss] sessions used through a fresh proxy: ${RSS_STAGES.join(' / ')} (${elapsed()})`)
-    const m = await startMoatless(config({ port: ports.rss, adminPort: admin.rss, prefix: 'bench-rss:' }), { port: ports.rss, adminPort: admin.rss, nodeArgs: ['--expose-gc', '--import', './benchmarks/gc-on-signal.mjs'] })
-    rss = await measureRss({ moatless: m, store: await storeFor('bench-rss:'), redis: rc, prefix: 'bench-rss:', from: fromOf('http', ports.rss), host: `wiki.localhost:${ports.rss}`, stages: RSS_STAGES, connections: CONNECTIONS })
+    console.log(`\n[rss] sessions used through a fresh proxy with session.cache_size ${RSS_CACHE}: ${RSS_STAGES.join(' / ')} (${elapsed()})`)
+    const rssConfig = config({ port: ports.rss, adminPort: admin.rss, prefix: 'bench-rss:' }).replace('\nsession:\n', `\nsession:\n  cache_size: ${RSS_CACHE}\n`)
+    if (!rssConfig.includes(`cache_size: ${RSS_CACHE}`)) throw new Error('rss: could not set session.cache_size in the proxy config')
+    const m = await startMoatless(rssConfig, { port: ports.rss, adminPort: admin.rss, nodeArgs: ['--expose-gc', '--import', './benchmarks/gc-on-signal.mjs'] })
+    rss = await measureRss({ moatless: m, store: await storeFor('bench-rss:'), redis: rc, prefix: 'bench-rss:', from: fromOf('http', ports.rss), host: `wiki.localhost:${ports.rss}`, stages: RSS_STAGES, connections: CONNECTIONS, cacheSize: RSS_CACHE })
     result.rss = rss
     await stopChild(m.child)
   }
@@ -456,13 +463,13 @@ function targetLines (summary: TargetSummary[], decision: DecisionResult | null,
   rows.push(signin === null
     ? { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: 'not measured', goal: `< ${GOAL.signinMs} ms (p50)`, met: null }
     : { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: `p50 ${signin.moatless_ms.p50} ms, p95 ${signin.moatless_ms.p95} ms, max ${signin.moatless_ms.max} ms`, goal: `< ${GOAL.signinMs} ms (p50)`, met: signin.moatless_ms.p50 < GOAL.signinMs })
+  const rssGoal = `<= +${GOAL.rssGrowth * 100} % from ${RSS_REFERENCE_FACTOR}x the configured session.cache_size to the last stage (after GC)`
   rows.push(rss === null || rss.growth_beyond_limit === null
-    ? { target: 'RSS bounded by cache size', measured: 'not measured (needs stages beyond the cache limit)', goal: `<= +${GOAL.rssGrowth * 100} % beyond the limit (after GC)`, met: null }
+    ? { target: 'RSS bounded by session.cache_size', measured: `not measured (needs a stage at ${RSS_REFERENCE_FACTOR}x the cache size or more, and a later one)`, goal: rssGoal, met: null }
     : (() => {
-        const limit = Math.max(rss.session_cache_max ?? 0, rss.cookie_cache_max ?? 0)
-        const at = rss.stages.find((x) => x.sessions >= limit)
+        const ref = rss.stages.find((x) => x.sessions === rss.reference_sessions)
         const last = rss.stages.at(-1)
-        return { target: 'RSS bounded by cache size', measured: `after GC ${at?.after_gc.rss_mib} MiB at ${at?.sessions} sessions -> ${last?.after_gc.rss_mib} MiB at ${last?.sessions} (${fmtPct(rss.growth_beyond_limit)}; as read without GC ${fmtPct(rss.growth_beyond_limit_raw)}); cache limit ${limit}`, goal: `<= +${GOAL.rssGrowth * 100} % beyond the limit (after GC)`, met: rss.bounded }
+        return { target: 'RSS bounded by session.cache_size', measured: `after GC ${ref?.after_gc.rss_mib} MiB at ${ref?.sessions} sessions -> ${last?.after_gc.rss_mib} MiB at ${last?.sessions} (${fmtPct(rss.growth_beyond_limit)}; heap used after GC ${fmtPct(rss.heap_growth_beyond_limit)}; as read without GC ${fmtPct(rss.growth_beyond_limit_raw)}); session.cache_size ${rss.cache_size}`, goal: rssGoal, met: rss.bounded }
       })())
   const info: string[] = []
   for (const k of ['bearer', 'device']) {
@@ -511,11 +518,14 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       `| same, subtracting only the IdP's server time | ${st(signin.moatless_minus_idp_server_time_ms)} |`, '')
   }
   if (rss !== null) {
-    out.push(`Memory against sessions: a fresh proxy; each session used once through it (one request with its own cookie, to a path the rules deny that user after finding the session: 403, nothing forwarded). Session cache limit ${rss.session_cache_max ?? '?'} entries (src/authn/sessions.ts), unsealed-cookie cache limit ${rss.cookie_cache_max ?? '?'} (src/authn/session-stage.ts); neither is configurable. Read 1 s after each stage, then again after a full GC in the proxy (--expose-gc, triggered by a signal).`, '',
+    const last = rss.stages.at(-1)
+    out.push(`Memory against sessions: a fresh proxy with \`session.cache_size: ${rss.cache_size}\`, the entry limit of both its session cache (src/authn/sessions.ts) and its unsealed-cookie cache (src/authn/session-stage.ts); each session used once through it (one request with its own cookie, to a path the rules deny that user after finding the session: 403, nothing forwarded). Read 1 s after each stage, then again after a full GC in the proxy (--expose-gc, triggered by a signal).`, '',
       '| sessions used | RSS MiB | V8 heap used MiB | RSS after GC MiB | heap used after GC MiB | heap committed after GC MiB |', '|---:|---:|---:|---:|---:|---:|',
       `| baseline (1 session, warmed up) | ${rss.baseline.rss_mib} | ${rss.baseline.heap_used_mib} | ${rss.baseline.after_gc.rss_mib} | ${rss.baseline.after_gc.heap_used_mib} | ${rss.baseline.after_gc.heap_total_mib} |`,
       ...rss.stages.map((x) => `| ${x.sessions} | ${x.rss_mib} | ${x.heap_used_mib} | ${x.after_gc.rss_mib} | ${x.after_gc.heap_used_mib} | ${x.after_gc.heap_total_mib} |`), '',
-      `Per cached session (after GC, at the cache limit): about ${rss.bytes_per_cached_session ?? '?'} bytes of RSS. Growth beyond the limit: RSS ${fmtPct(rss.growth_beyond_limit_raw)} as read, ${fmtPct(rss.growth_beyond_limit)} after GC; heap used after GC ${fmtPct(rss.heap_growth_beyond_limit)}.${rss.stages.some((x) => x.not_found > 0) ? ` Requests not answered 403 (session not found?) per stage: ${rss.stages.map((x) => x.not_found).join(' / ')}.` : ''}`, '')
+      `Per cached session (after GC, ${rss.limit_sessions ?? '?'} sessions used against the baseline, divided by the limit ${rss.cache_size}): about ${rss.bytes_per_cached_session ?? '?'} bytes of RSS, ${rss.heap_bytes_per_cached_session ?? '?'} bytes of V8 heap. ` +
+      `So the limit predicts baseline + ${rss.cache_size} x ${rss.bytes_per_cached_session ?? '?'} bytes = ${rss.predicted_rss_mib ?? '?'} MiB at any number of sessions; at ${last?.sessions ?? '?'} sessions RSS after GC is ${last?.after_gc.rss_mib ?? '?'} MiB (${fmtPct(rss.last_vs_predicted)}), where caches without a limit would need about ${rss.unbounded_rss_mib ?? '?'} MiB. ` +
+      `Growth from ${rss.reference_sessions ?? '?'} sessions (the first stage with at least ${RSS_REFERENCE_FACTOR}x the limit; the first stage past the limit still includes the warm-up of eviction, the heap growing to where the GC settles) to the last stage: RSS ${fmtPct(rss.growth_beyond_limit_raw)} as read, ${fmtPct(rss.growth_beyond_limit)} after GC; heap used after GC ${fmtPct(rss.heap_growth_beyond_limit)}.${rss.stages.some((x) => x.not_found > 0) ? ` Requests not answered 403 (session not found?) per stage: ${rss.stages.map((x) => x.not_found).join(' / ')}.` : ''}`, '')
   }
   out.push('```', targets, '```', '')
   return out.join('\n')

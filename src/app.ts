@@ -38,6 +38,7 @@ import { Metrics } from './metrics.js'
 import { sendJson } from './pages.js'
 import { AssertionSigner } from './proxy/assertion.js'
 import { decisionLog } from './proxy/decision-log.js'
+import { LazyRequestLogger } from './log.js'
 import { DecisionSampler } from './proxy/decision-samples.js'
 import { OpenConnections } from './proxy/connections.js'
 import { appsAsWritten } from './rules/ruleset.js'
@@ -95,7 +96,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     idleMs: config.session.idle_timeout,
     outageGraceMs: config.store?.store_outage_grace ?? 0,
     refreshMs: config.session.refresh_interval
-  })
+  }, config.session.cache_size)
   const idp = new Idp(config.idp, config.authenticate.url, logger)
   idp.start()
   const replica = randomUUID()
@@ -161,6 +162,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
   const app: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (parent, bindings, opts) => new LazyRequestLogger(parent as unknown as Logger, bindings, opts) as unknown as FastifyBaseLogger,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     trustProxy: false,
@@ -218,7 +220,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     listenerProto: tls === undefined ? 'http' : 'https',
     trustedProxies: trustedProxyList(config.trusted_proxies)
   })
-  await app.register(sessionStage, { sessions, cookieSealer, bearer: new BearerVerifier(idp, config.idp.groups_claim) })
+  await app.register(sessionStage, { sessions, cookieSealer, cacheSize: config.session.cache_size, bearer: new BearerVerifier(idp, config.idp.groups_claim) })
   await app.register(deviceStage, { devices, certificates: devices.certificates, registry: metrics.registry })
   await app.register(authorizeStage, { authenticateUrl: config.authenticate.url, metrics })
   await app.register(signInRoutes, { state, store, sessions, idp, cookieSealer, tokenSealer, log: logger })

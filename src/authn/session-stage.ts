@@ -16,6 +16,8 @@ export interface AppCookie { s: string; o: string }
 export interface SessionStageOptions {
   sessions: Sessions
   cookieSealer: Sealer
+  /** session.cache_size: how many unsealed cookies to remember (the least recently used go first). */
+  cacheSize: number
   /** Verifies `Authorization: Bearer <JWT>` for API clients; absent, only cookies count. */
   bearer?: BearerVerifier
 }
@@ -51,7 +53,7 @@ function unsealCached (unsealed: LRUCache<string, AppCookie>, sealer: Sealer, va
  */
 export const sessionStage = fp(async function sessionStage (fastify: FastifyInstance, opts: SessionStageOptions) {
   // One cache per sealer (per secret): a value is only ever trusted by the key that sealed it.
-  const unsealed = new LRUCache<string, AppCookie>({ max: 100_000 })
+  const unsealed = new LRUCache<string, AppCookie>({ max: opts.cacheSize })
 
   /** The session id in one cookie value, when it was sealed by us for this app's origin. */
   const sessionIdIn = (value: string, app: App): string | null => {

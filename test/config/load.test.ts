@@ -36,7 +36,8 @@ t.test('the SPEC example config loads with durations in ms and paths resolved', 
     secret: SECRETS.MOATLESS_SESSION_SECRET,
     lifetime: 12 * 3_600_000,
     idle_timeout: 2 * 3_600_000,
-    refresh_interval: 5 * 60_000
+    refresh_interval: 5 * 60_000,
+    cache_size: 100_000
   })
   t.same(config.store, { redis: 'redis://127.0.0.1:6379/0', key_prefix: 'moatless:', store_outage_grace: 30_000 })
   t.equal(config.signing_key, join(dir, 'keys/assertion.jwk'))
@@ -93,7 +94,7 @@ t.test('defaults of a minimal config', async (t) => {
   t.same(config.idp.scopes, ['openid', 'email', 'profile'])
   t.equal(config.idp.groups_claim, 'groups')
   t.same(config.session, {
-    secret: '0123456789abcdef0123456789abcdef', lifetime: 43_200_000, idle_timeout: 7_200_000, refresh_interval: 300_000
+    secret: '0123456789abcdef0123456789abcdef', lifetime: 43_200_000, idle_timeout: 7_200_000, refresh_interval: 300_000, cache_size: 100_000
   })
   t.equal(config.store, undefined)
   t.equal(config.signing_key, undefined)
