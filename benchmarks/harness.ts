@@ -4,7 +4,7 @@
  * process, Redis command counters and the proxy's own memory figures.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -116,6 +116,35 @@ export interface LoadRun { rps: number; total: number; ok: number; duration_s: n
 export function load (opts: LoadOptions): LoadRun {
   const [cmd, ...args] = pin(LOAD_CPU, [process.execPath, 'benchmarks/load.mjs', JSON.stringify({ pipelining: 1, ...opts })])
   return JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 20 })) as LoadRun
+}
+
+const CLK_TCK = (() => { try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100 } catch { return 100 } })()
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc; null where there is none). */
+export function cpuMs (pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLK_TCK
+  } catch {
+    return null
+  }
+}
+
+/** The same run without blocking this process, so two can run at once (side by side). */
+export function loadAsync (opts: LoadOptions): Promise<LoadRun> {
+  const [cmd, ...args] = pin(LOAD_CPU, [process.execPath, 'benchmarks/load.mjs', JSON.stringify({ pipelining: 1, ...opts })])
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      if (code !== 0) { reject(new Error(`load.mjs exited ${code}`)); return }
+      try { resolve(JSON.parse(out) as LoadRun) } catch (err) { reject(err) }
+    })
+  })
 }
 
 /** Redis's own per-command call counters (INFO commandstats), without INFO itself. */

@@ -44,7 +44,7 @@
  *     proxy in service has run its sign-in code before, so the JIT has compiled it)
  *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
  *   BENCH_RSS_CACHE=20000  (session.cache_size of the rss proxy; at least 100)
- *   DECISION_REPS=15
+ *   DECISION_REPS=80  DECISION_TARGET_MS=6  DECISION_BUDGET_S=10  (see benchmarks/decision.ts)
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -62,7 +62,7 @@ import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
 import {
   idTokenFor,
-  CLIENT_SECRET, commandPurpose, commandStats, distIsStale, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
+  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
 import { measureRss, RSS_REFERENCE_FACTOR, RSS_TOLERANCE, type RssResult } from './rss.js'
@@ -95,7 +95,18 @@ interface Target {
   load: Omit<LoadOptions, 'connections' | 'duration' | 'amount'>
   /** undici dispatcher for the setup check (TLS targets). */
   dispatcher?: Agent
+  /** The proxy's process, for its CPU time per request. */
+  pid?: number
 }
+/**
+ * Side by side: a Moatless target and its bare baseline loaded at the same time, both proxies
+ * pinned to the same CPU, so they share it (the scheduler gives each half) and whatever the
+ * machine does hits both in the same instant. Their req/s ratio is then the ratio of what a
+ * request costs each: bare's cost / Moatless's, i.e. Moatless's req/s as a share of bare's.
+ */
+interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
+interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
+
 interface TargetSummary {
   key: string
   fixed_rate: number | null
@@ -106,10 +117,18 @@ interface TargetSummary {
   p99_ms: number
   requests: number
   not_2xx: number
+  /** req/s over the bare proxy's (HTTP) in the same round, median of the rounds. */
   vs_bare: number | null
+  /** The same against the bare proxy on the same transport (HTTP or TLS), with each round's ratio. */
   vs_bare_same_transport: number | null
+  vs_bare_same_transport_rounds: number[]
   vs_direct: number | null
+  /** p99 minus the same-transport bare proxy's p99 in the same round, median of the rounds. */
   p99_over_bare_same_transport_ms: number | null
+  /** The proxy process's CPU time (user + system) per request, median of the rounds. */
+  cpu_us_per_request: number | null
+  /** Bare's CPU per request / this target's, same transport, same round (median): requests per CPU-second relative to bare. */
+  cpu_capacity_vs_bare: number | null
   /** INFO commandstats delta over this target's runs (every client: also timers, other replicas). */
   redis_commands: number
   redis_commands_per_request: number | null
@@ -229,6 +248,7 @@ ${o.device === true
 
   const result: Record<string, unknown> = { date: new Date().toISOString(), machine, phases: [...PHASES] }
   let summary: TargetSummary[] = []
+  let sideBySide: SideBySide[] = []
   let idleCommandsPerSecond: number | null = null
 
   // ---------------------------------------------------------------- load
@@ -241,11 +261,11 @@ ${o.device === true
     // The bare baselines always run: every ratio is taken against them.
     const bare = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
     procs.push({ kill: () => stopChild(bare.child) })
-    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, load: { url: `http://127.0.0.1:${bare.port}/page`, headers: {} } })
+    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, pid: bare.child.pid, load: { url: `http://127.0.0.1:${bare.port}/page`, headers: {} } })
     if (want.has('bare-tls') || want.has('device')) {
       const bareTls = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa })
       procs.push({ kill: () => stopChild(bareTls.child) })
-      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
+      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, pid: bareTls.child.pid, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
     }
     if (needsMain) {
       const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main })
@@ -254,11 +274,11 @@ ${o.device === true
       const host = `wiki.localhost:${ports.main}`
       if (want.has('session')) {
         const cookie = await signedIn(await storeFor('bench:'), from)
-        targets.push({ key: 'session', name: 'moatless, session cookie (Redis store)', transport: 'http', moatless: true, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, cookie, accept: 'application/json' } } })
+        targets.push({ key: 'session', name: 'moatless, session cookie (Redis store)', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, cookie, accept: 'application/json' } } })
       }
       if (want.has('bearer')) {
         const idToken = await idTokenFor(idp.issuer, 'alice', 'alice-password')
-        targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
+        targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
       }
     }
     if (want.has('device')) {
@@ -273,7 +293,7 @@ ${o.device === true
       const m = await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls })
       procs.push({ kill: () => stopChild(m.child) })
       const cookie = await signedIn(store, fromOf('https', ports.tls))
-      const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }
+      const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, pid: m.pid, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }
       // The rule must be what is exercised: without the device certificate the same session is refused.
       const without = await request(t.load.url, { headers: t.load.headers, dispatcher: tlsAgent(serverCa.cert) })
       await without.body.text()
@@ -298,18 +318,22 @@ ${o.device === true
 
     console.log(`\n[load] warm-up ${WARMUP_SECONDS} s per target, then ${ROUNDS} interleaved rounds x ${SECONDS} s per target, ${CONNECTIONS} connections (${elapsed()})`)
     for (const t of targets) if (t.fixedRate === undefined) load({ ...t.load, connections: CONNECTIONS, duration: WARMUP_SECONDS })
-    const runs = new Map<string, { run: LoadRun; commands: Map<string, number>; monitored: string[][] }[]>(targets.map((t) => [t.key, []]))
+    const runs = new Map<string, { run: LoadRun; commands: Map<string, number>; monitored: string[][]; cpuUsPerRequest: number | null }[]>(targets.map((t) => [t.key, []]))
     const watch = await RedisWatch.start(redis.url, rc)
     for (let r = 0; r < ROUNDS; r++) {
-      for (const t of targets) {
+      // Every other round in reverse order, so that drift within a round favours no target.
+      for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
         await watch.cut()
         const before = await commandStats(rc)
+        const cpuBefore = cpuMs(t.pid)
         const res = load({ ...t.load, duration: SECONDS, ...(t.fixedRate === undefined ? { connections: CONNECTIONS } : { connections: FIXED_RATE_CONNECTIONS, overallRate: t.fixedRate.rate }) })
+        const cpuAfter = cpuMs(t.pid)
         const commands = statsDelta(before, await commandStats(rc))
         const monitored = await watch.cut()
-        runs.get(t.key)?.push({ run: res, commands, monitored })
+        const cpuUsPerRequest = cpuBefore === null || cpuAfter === null || res.total === 0 ? null : round((cpuAfter - cpuBefore) * 1000 / res.total, 1)
+        runs.get(t.key)?.push({ run: res, commands, monitored, cpuUsPerRequest })
         const bad = res.non2xx + res.errors + res.timeouts
-        console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms, Redis commands ${sumOf(commands)}${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+        console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${cpuUsPerRequest === null ? '' : `, proxy CPU ${cpuUsPerRequest} µs/request`}, Redis commands ${sumOf(commands)}${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
       }
     }
     watch.close()
@@ -319,18 +343,28 @@ ${o.device === true
     const idleSeconds = idle.reduce((n, x) => n + x.run.duration_s, 0)
     idleCommandsPerSecond = idleSeconds > 0 ? round(idle.reduce((n, x) => n + sumOf(x.commands), 0) / idleSeconds, 3) : null
 
-    const base = (key: string): { rps: number; p99_ms: number } | undefined => {
-      const rs = runs.get(key)
-      return rs === undefined || rs.length === 0 ? undefined : { rps: median(rs.map((x) => x.run.rps)), p99_ms: median(rs.map((x) => x.run.p99)) }
+    // Every comparison is made within a round (the two runs a few seconds apart), then the
+    // median of the rounds is taken: machine drift between rounds cancels out.
+    const perRound = (key: string, base: string | undefined, f: (x: { run: LoadRun; cpuUsPerRequest: number | null }, b: { run: LoadRun; cpuUsPerRequest: number | null }) => number | null): number[] => {
+      const xs = runs.get(key) ?? []
+      const bs = base === undefined ? [] : runs.get(base) ?? []
+      const out: number[] = []
+      for (let r = 0; r < Math.min(xs.length, bs.length); r++) {
+        const v = f(xs[r] as { run: LoadRun; cpuUsPerRequest: number | null }, bs[r] as { run: LoadRun; cpuUsPerRequest: number | null })
+        if (v !== null && Number.isFinite(v)) out.push(v)
+      }
+      return out
     }
-    const bareB = base('bare') as { rps: number; p99_ms: number }
-    const directB = base('direct')
+    const medianOrNull = (xs: number[], digits: number): number | null => xs.length === 0 ? null : round(median(xs), digits)
     summary = targets.map((t) => {
       const rs = runs.get(t.key) ?? []
       const rps = median(rs.map((x) => x.run.rps))
       const p99 = median(rs.map((x) => x.run.p99))
-      const same = base(t.fixedRate !== undefined ? 'bare@rate' : t.transport === 'tls' ? 'bare-tls' : 'bare')
+      const sameKey = t.fixedRate !== undefined ? 'bare@rate' : t.transport === 'tls' ? 'bare-tls' : 'bare'
+      const same = runs.has(sameKey) ? sameKey : undefined
       const capacity = t.fixedRate === undefined
+      const ratioRounds = capacity ? perRound(t.key, same, (x, b) => round(x.run.rps / b.run.rps, 3)) : []
+      const cpus = rs.map((x) => x.cpuUsPerRequest).filter((x): x is number => x !== null)
       const requests = rs.reduce((n, x) => n + x.run.total, 0)
       const byCommand: Record<string, number> = {}
       for (const x of rs) for (const [k, v] of x.commands) byCommand[k] = (byCommand[k] ?? 0) + v
@@ -356,10 +390,13 @@ ${o.device === true
         p99_ms: round(p99),
         requests,
         not_2xx: rs.reduce((n, x) => n + x.run.non2xx + x.run.errors + x.run.timeouts, 0),
-        vs_bare: capacity ? round(rps / bareB.rps, 3) : null,
-        vs_bare_same_transport: capacity && same !== undefined ? round(rps / same.rps, 3) : null,
-        vs_direct: capacity && directB !== undefined ? round(rps / directB.rps, 3) : null,
-        p99_over_bare_same_transport_ms: same === undefined ? null : round(p99 - same.p99_ms),
+        vs_bare: capacity ? medianOrNull(perRound(t.key, 'bare', (x, b) => x.run.rps / b.run.rps), 3) : null,
+        vs_bare_same_transport: medianOrNull(ratioRounds, 3),
+        vs_bare_same_transport_rounds: ratioRounds,
+        vs_direct: capacity ? medianOrNull(perRound(t.key, runs.has('direct') ? 'direct' : undefined, (x, b) => x.run.rps / b.run.rps), 3) : null,
+        p99_over_bare_same_transport_ms: medianOrNull(perRound(t.key, same, (x, b) => x.run.p99 - b.run.p99), 2),
+        cpu_us_per_request: cpus.length === 0 ? null : round(median(cpus), 1),
+        cpu_capacity_vs_bare: capacity ? medianOrNull(perRound(t.key, same, (x, b) => x.cpuUsPerRequest === null || b.cpuUsPerRequest === null ? null : b.cpuUsPerRequest / x.cpuUsPerRequest), 3) : null,
         redis_commands: commands,
         redis_commands_per_request: t.moatless && capacity && requests > 0 ? round(commands / requests, 6) : null,
         redis_by_command: byCommand,
@@ -369,7 +406,27 @@ ${o.device === true
         redis_timer_commands_per_second: seconds > 0 ? round(timers / seconds, 2) : 0
       }
     })
-    result.load = { rounds: ROUNDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary }
+
+    // Side by side (see SideBySide): each Moatless target with its bare baseline, ROUNDS times.
+    for (const [key, baseKey] of [['session', 'bare'], ['bearer', 'bare'], ['device', 'bare-tls']] as const) {
+      const t = targets.find((x) => x.key === key)
+      const b = targets.find((x) => x.key === baseKey)
+      if (t === undefined || b === undefined) continue
+      const rounds: SideBySideRound[] = []
+      for (let r = 0; r < ROUNDS; r++) {
+        const cpu0 = [cpuMs(t.pid), cpuMs(b.pid)]
+        const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, duration: SECONDS, connections: CONNECTIONS })])
+        const cpu1 = [cpuMs(t.pid), cpuMs(b.pid)]
+        const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.total === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.total, 1)
+        const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
+        rounds.push(row)
+        const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
+        console.log(`  side by side ${r + 1}: ${t.name} ${row.rps} req/s (CPU ${row.cpu_us} µs/request) | ${b.name} ${row.base_rps} req/s (CPU ${row.base_cpu_us} µs/request) -> ${(row.ratio * 100).toFixed(1)} %${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+      }
+      const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
+      sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3) })
+    }
+    result.load = { rounds: ROUNDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide }
     for (const p of procs) await p.kill()
   }
 
@@ -377,7 +434,7 @@ ${o.device === true
   let decision: DecisionResult | null = null
   if (PHASES.has('decision')) {
     console.log(`\n[decision] micro-benchmark in its own process on CPU ${PROXY_CPU} (${elapsed()})`)
-    const [cmd, ...args] = pin(PROXY_CPU, [process.execPath, '--import', 'tsx', 'benchmarks/decision.ts', '--json'])
+    const [cmd, ...args] = pin(PROXY_CPU, [process.execPath, '--expose-gc', '--import', 'tsx', 'benchmarks/decision.ts', '--json'])
     decision = JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 22 })) as DecisionResult
     result.decision = decision
   }
@@ -412,10 +469,10 @@ ${o.device === true
   }
 
   // ---------------------------------------------------------------- report
-  const targetsBlock = targetLines(summary, decision, signin, rss)
+  const targetsBlock = targetLines(summary, sideBySide, decision, signin, rss)
   result.targets_met = targetsBlock.rows
   result.duration_s = Math.round((Date.now() - started) / 1000)
-  const md = report(result, machine, summary, idleCommandsPerSecond, decision, signin, rss, targetsBlock.text)
+  const md = report(result, machine, summary, sideBySide, idleCommandsPerSecond, decision, signin, rss, targetsBlock.text)
   writeFileSync('benchmarks/results/latest.json', JSON.stringify(result, null, 2) + '\n')
   writeFileSync('benchmarks/results/latest.md', md)
   console.log('\n' + md)
@@ -435,13 +492,17 @@ function tlsAgent (ca: string, cert?: { cert: string; key: string }): Agent {
 
 interface TargetRow { target: string; measured: string; goal: string; met: boolean | null; inconclusive?: boolean }
 
-function targetLines (summary: TargetSummary[], decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
+function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
   const rows: TargetRow[] = []
   const s = summary.find((x) => x.key === 'session')
   const bare = summary.find((x) => x.key === 'bare')
-  rows.push(s === undefined || bare === undefined || s.vs_bare === null
-    ? { target: 'session: req/s vs bare proxy', measured: 'not measured', goal: `>= ${GOAL.rpsVsBare * 100} %`, met: null }
-    : { target: 'session: req/s vs bare proxy', measured: `${(s.vs_bare * 100).toFixed(1)} % (${s.rps} vs ${bare.rps} req/s)`, goal: `>= ${GOAL.rpsVsBare * 100} %`, met: s.vs_bare >= GOAL.rpsVsBare })
+  const sbs = sideBySide.find((x) => x.key === 'session')
+  const interleaved = s === undefined || bare === undefined || s.vs_bare === null
+    ? null
+    : `interleaved rounds ${(s.vs_bare * 100).toFixed(1)} % (median of the rounds' ratios: ${s.vs_bare_same_transport_rounds.map((x) => `${(x * 100).toFixed(1)} %`).join(', ')}; medians ${s.rps} vs ${bare.rps} req/s)`
+  rows.push(sbs === undefined
+    ? { target: 'session: req/s vs bare proxy', measured: interleaved ?? 'not measured', goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: null }
+    : { target: 'session: req/s vs bare proxy', measured: `side by side ${(sbs.ratio * 100).toFixed(1)} % (runs: ${sbs.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${sbs.cpu_ratio === null ? '' : `; by CPU per request ${(sbs.cpu_ratio * 100).toFixed(1)} %`})${interleaved === null ? '' : `; ${interleaved}`}`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: sbs.ratio >= GOAL.rpsVsBare })
   const sr = summary.find((x) => x.key === 'session@rate')
   const br = summary.find((x) => x.key === 'bare@rate')
   for (const [label, x, b] of [[`session: p99 over bare, saturated (${CONNECTIONS} connections)`, s, bare], [`session: p99 over bare, at a fixed ${FIXED_RATE} req/s`, sr, br]] as const) {
@@ -453,12 +514,20 @@ function targetLines (summary: TargetSummary[], decision: DecisionResult | null,
   rows.push(moat.length === 0
     ? { target: 'Redis commands per request (steady state)', measured: 'not measured', goal: `< ${GOAL.redisPerRequest} on the request path`, met: null }
     : { target: 'Redis commands per request (steady state)', measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; '), goal: `< ${GOAL.redisPerRequest} on the request path`, met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) })
-  const labels: Record<string, string> = { apps: 'decision flat, 10 -> 10,000 apps', 'sessions, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use)', 'sessions, all in use': 'decision flat, 100 -> 100,000 live sessions (all in use)' }
+  const labels: Record<string, string> = {
+    apps: 'decision flat, 10 -> 10,000 apps',
+    'decision, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use)',
+    'sessions, 100 in use': '  of which the session lookup alone',
+    'decision, all in use': 'decision, 100 -> 100,000 live sessions, all in use (memory latency)',
+    'sessions, all in use': '  of which the session lookup alone'
+  }
   for (const fam of Object.keys(labels)) {
     const f = decision?.flatness.find((x) => x.family === fam)
+    const largest = decision?.cases.filter((c) => c.family === fam).at(-1)
+    const misses = f?.measures === 'memory latency' && largest?.extra_misses !== undefined ? `; at ${largest.size} the walk costs +${largest.extra_ns} ns over 100 in use = about ${largest.extra_misses} memory misses of ${decision?.cache_miss_ns} ns` : ''
     rows.push(f === undefined
       ? { target: labels[fam] as string, measured: 'not measured', goal: `within ${GOAL.flat * 100} %`, met: null }
-      : { target: labels[fam] as string, measured: `${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} % (measurement noise ${(f.noise * 100).toFixed(1)} %)`, goal: `within ${GOAL.flat * 100} %`, met: f.flat, inconclusive: f.flat === null })
+      : { target: labels[fam] as string, measured: `${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} % (measurement noise ${(f.noise * 100).toFixed(1)} %)${misses}`, goal: `within ${GOAL.flat * 100} %`, met: f.flat, inconclusive: f.flat === null })
   }
   rows.push(signin === null
     ? { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: 'not measured', goal: `< ${GOAL.signinMs} ms (p50)`, met: null }
@@ -474,7 +543,9 @@ function targetLines (summary: TargetSummary[], decision: DecisionResult | null,
   const info: string[] = []
   for (const k of ['bearer', 'device']) {
     const x = summary.find((y) => y.key === k)
-    if (x !== undefined && x.vs_bare_same_transport !== null) info.push(`  (info) ${x.target}: ${(x.vs_bare_same_transport * 100).toFixed(1)} % of bare ${x.transport === 'tls' ? 'over TLS' : ''} req/s, p99 ${(x.p99_over_bare_same_transport_ms ?? 0) >= 0 ? '+' : ''}${x.p99_over_bare_same_transport_ms} ms over it`.replace('bare  req', 'bare req'))
+    const side = sideBySide.find((y) => y.key === k)
+    if (side !== undefined) info.push(`  (info) ${side.target}: side by side ${(side.ratio * 100).toFixed(1)} % of ${side.base} (runs: ${side.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')})`)
+    if (x !== undefined && x.vs_bare_same_transport !== null) info.push(`  (info) ${x.target}: interleaved ${(x.vs_bare_same_transport * 100).toFixed(1)} % of bare ${x.transport === 'tls' ? 'over TLS' : ''} req/s (rounds: ${x.vs_bare_same_transport_rounds.map((r) => `${(r * 100).toFixed(1)} %`).join(', ')})${x.cpu_capacity_vs_bare === null ? '' : `, ${(x.cpu_capacity_vs_bare * 100).toFixed(1)} % by CPU time per request`}, p99 ${(x.p99_over_bare_same_transport_ms ?? 0) >= 0 ? '+' : ''}${x.p99_over_bare_same_transport_ms} ms over it`.replace('bare  req', 'bare req'))
   }
   const w = Math.max(...rows.map((r) => r.target.length))
   const text = [
@@ -485,14 +556,19 @@ function targetLines (summary: TargetSummary[], decision: DecisionResult | null,
   return { rows, text }
 }
 
-function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
+function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], sideBySide: SideBySide[], idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
   const out: string[] = [`Measured ${result.date as string} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}${hasTaskset ? '; proxies pinned to CPU 0, upstream and autocannon to CPU 1' : ''}; whole run ${result.duration_s as number} s.`, '']
   if (summary.length > 0) {
-    out.push(`Load: ${ROUNDS} interleaved rounds of ${SECONDS} s per target after a ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections as fast as they go (fixed-rate rows: ${FIXED_RATE_CONNECTIONS} connections, ${FIXED_RATE} req/s in total, compared with bare at the same rate), 1 KiB responses; medians of the rounds; latency from every 2xx response.`, '',
-      '| target | req/s | p50 ms | p99 ms | vs bare (same transport) | vs bare (HTTP) | vs direct | p99 over bare (same transport) | Redis cmds / request |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-      ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.redis_commands_per_request ?? '-'} |`),
+    out.push(`Load: ${ROUNDS} interleaved rounds of ${SECONDS} s per target (every other round in reverse order) after a ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections as fast as they go (fixed-rate rows: ${FIXED_RATE_CONNECTIONS} connections, ${FIXED_RATE} req/s in total, compared with bare at the same rate), 1 KiB responses; latency from every 2xx response. req/s, p50, p99 and CPU: medians of the rounds. Ratios and "p99 over bare": taken within each round, then the median of the rounds (so drift between rounds cancels). CPU µs/request: the proxy process's user + system time over the run / its requests (/proc); "by CPU" = bare's CPU per request / the target's: requests per CPU-second relative to bare.`, '',
+      '| target | req/s | p50 ms | p99 ms | vs bare (same transport) | rounds | vs bare (HTTP) | vs direct | p99 over bare (same transport) | proxy CPU µs / request | vs bare by CPU | Redis cmds / request |',
+      '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+      ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare_same_transport_rounds.join(', ') || '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.cpu_us_per_request ?? '-'} | ${r.cpu_capacity_vs_bare ?? '-'} | ${r.redis_commands_per_request ?? '-'} |`),
       '')
+    if (sideBySide.length > 0) {
+      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${ROUNDS} runs of ${SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
+        '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
+        ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
+    }
     const bad = summary.filter((r) => r.not_2xx > 0)
     if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
     out.push(`Redis, steady state (after warm-up). "Redis cmds / request" above: INFO commandstats delta over the target's runs / its requests (every command any client sent, timers included). While only non-Moatless targets ran: ${idleRate ?? '-'} commands/s in the background. MONITOR over the same runs, by what each command was for (timers: rule-set polling every 5 s per replica, decision-sample flush at most 1/s):`, '',
@@ -501,9 +577,9 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       'Purposes: get rule set = rule-set polling; xadd = decision-sample flush; get session / get device = a cached entry fetched again (the caches trust an entry for 60 s); set session (after a get) = the session activity touch (idle timeout), about once a minute per session. Whether a run sees these depends on whether it spans such a moment.', '')
   }
   if (decision !== null) {
-    out.push(`Decision alone (own process on the proxy CPU; fastest of ${decision.reps} repetitions, each in a different order, median beside it; noise = how far a case's 25th-percentile repetition lies above its fastest):`, '',
-      '| case | ns/op | median ns/op |', '|---|---:|---:|',
-      ...decision.cases.map((c) => `| ${c.case} | ${c.ns_per_op} | ${c.median_ns} |`), '',
+    out.push(`Decision alone, from memory and synchronously as the request path runs it (own process on the proxy CPU; fastest of ${decision.reps} repetitions of about ${decision.target_ms ?? '?'} ms each, each repetition in a different order, median beside it; noise = how far a case's 25th-percentile repetition lies above its fastest). "100 in use": the same 100 sessions at every size (the data structures); "all in use": a random walk over every live session (at 100,000, ~50 MB: each request pays CPU cache and TLB misses; one memory miss here = a dependent random read over ${decision.chase_mib ?? '?'} MiB = ${decision.cache_miss_ns ?? '?'} ns).`, '',
+      '| case | ns/op | median ns/op | over 100 in use |', '|---|---:|---:|---:|',
+      ...decision.cases.map((c) => `| ${c.case} | ${c.ns_per_op} | ${c.median_ns} | ${c.extra_ns === undefined ? '' : `+${c.extra_ns} ns = ${c.extra_misses} misses`} |`), '',
       ...decision.flatness.map((f) => `- ${f.family}, sizes ${f.sizes.join(' / ')}: ${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} %, measurement noise ${(f.noise * 100).toFixed(1)} % -> ${f.verdict} (tolerance ${GOAL.flat * 100} %; inconclusive when the spread is within tolerance + noise)`), '')
   }
   if (signin !== null) {
