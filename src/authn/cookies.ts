@@ -46,16 +46,32 @@ export function cookieValues (header: string | undefined, name: string): string[
   return out
 }
 
-/** The Cookie header without Moatless's cookies; undefined when nothing is left. */
+/** Lengths of the names in ALL_COOKIE_NAMES: most cookies are ruled out without a string made. */
+const OUR_NAME_LENGTHS: ReadonlySet<number> = new Set([...ALL_COOKIE_NAMES].map((n) => n.length))
+/** The one part every name of ours has, in any case (names are compared case-insensitively). */
+const OURS_ANYWHERE = /moatless_/i
+
+/**
+ * The Cookie header without Moatless's cookies; undefined when nothing is left. A cookie is
+ * ours when its name, trimmed, is one of ALL_COOKIE_NAMES in any letter case. Every other
+ * cookie is kept as it was (trimmed), in order, joined by `; `. Runs on every forwarded request
+ * with a cookie: no lowercased copy of the header, no array.
+ */
 export function stripOurCookies (header: string): string | undefined {
-  if (!header.toLowerCase().includes('moatless_')) return header
-  const kept: string[] = []
-  for (const part of header.split(';')) {
-    const p = part.trim()
-    if (p.length === 0) continue
-    const eq = p.indexOf('=')
-    const name = eq === -1 ? p : p.slice(0, eq)
-    if (!ALL_COOKIE_NAMES.has(name.trim().toLowerCase())) kept.push(p)
+  if (!OURS_ANYWHERE.test(header)) return header
+  let out: string | undefined
+  let i = 0
+  const n = header.length
+  while (i <= n) {
+    let end = header.indexOf(';', i)
+    if (end === -1) end = n
+    const part = header.slice(i, end).trim()
+    i = end + 1
+    if (part.length === 0) continue
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim()
+    if (OUR_NAME_LENGTHS.has(name.length) && ALL_COOKIE_NAMES.has(name.toLowerCase())) continue
+    out = out === undefined ? part : `${out}; ${part}`
   }
-  return kept.length > 0 ? kept.join('; ') : undefined
+  return out
 }

@@ -56,9 +56,9 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
     else return assertion.then((jwt) => { ctx.assertion = jwt })
   }))
 
-  const headersFor = (req: FastifyRequest, headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> => {
+  const headersFor = (req: FastifyRequest): Record<string, string | string[] | undefined> => {
     const ctx = req.moatless
-    return upstreamHeaders(headers, ctx, upstreamHost(ctx.app as CompiledApp))
+    return upstreamHeaders(req.raw.headers, ctx, upstreamHost(ctx.app as CompiledApp))
   }
 
   await fastify.register(httpProxy, {
@@ -69,7 +69,8 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
       // Never replay a request on our own: the upstream's 503 is the client's to see.
       retryDelay: () => null,
       getUpstream: (req: FastifyRequest) => (req.moatless.app as CompiledApp).to,
-      rewriteRequestHeaders: (req: FastifyRequest, headers: Record<string, string | string[] | undefined>) => headersFor(req, headers),
+      // From the client's headers as Node parsed them, not reply-from's copy (see upstreamHeaders).
+      rewriteRequestHeaders: (req: FastifyRequest) => headersFor(req),
       // An app must not set (or clear, or plant for a sibling domain) Moatless's own cookies.
       rewriteHeaders: (headers: Record<string, string | string[] | undefined>) => withoutOurCookies(headers),
       onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; cause?: unknown } }) => upstreamError(reply, error),
@@ -83,7 +84,7 @@ export const forward = fp(async function forward (fastify: FastifyInstance, opts
       rewriteRequestHeaders: (_headers: Record<string, string>, req: FastifyRequest) => {
         logDecision(req, 101, opts.log, opts.metrics, opts.sampler)
         opts.connections.add(req)
-        const h = headersFor(req, { ...req.headers })
+        const h = headersFor(req)
         // The ws client sets its own handshake headers.
         for (const n of ['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'host', 'content-length', 'transfer-encoding']) delete h[n]
         return h

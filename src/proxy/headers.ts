@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { stripOurCookies } from '../authn/cookies.js'
-import type { RequestContext } from '../context.js'
+import type { Identity, RequestContext } from '../context.js'
 
 /**
  * Client headers that never reach an upstream, beyond the `X-Moatless-*` family (any case,
@@ -31,10 +31,22 @@ function isHostileHeader (name: string): boolean {
   return DROPPED.has(n) || n.startsWith('x-moatless-') || n === 'x-client-cert' || n.startsWith('x-forwarded-')
 }
 
+/** The header names a `Connection` header lists (RFC 9110 7.6.1), lowercased. */
+function connectionListed (connection: string): string[] {
+  const out: string[] = []
+  for (const token of connection.split(',')) {
+    const t = token.trim().toLowerCase()
+    if (t !== '') out.push(t)
+  }
+  return out
+}
+
 /**
- * Builds the upstream request headers from the client's (already without the headers the
- * client named in `Connection`, which @fastify/reply-from removes first, so a client cannot
- * use `Connection` to remove ours).
+ * Builds the upstream request headers from the client's, as Node parsed them (not
+ * @fastify/reply-from's copy: that is a second copy, and a dictionary-mode object once it has
+ * deleted `Connection`, slow to walk). The headers the client named in `Connection` are
+ * hop-by-hop and left out here; ours are added first and never taken from the client, so a
+ * client cannot use `Connection` to remove them.
  */
 export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestContext, upstreamHost: string): IncomingHttpHeaders {
   // Ours first: a server that keeps only the first N header lines (Node: 2000, and the client
@@ -51,18 +63,18 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
   if (ctx.assertion !== null) out['x-moatless-jwt-assertion'] = ctx.assertion
   const id = ctx.identity
   if (id !== null && app !== null && app.config.identity_headers) {
-    if (headerSafe(id.sub)) out['x-moatless-user'] = id.sub
-    // An email the IdP does not call verified is whatever the user typed in (nOAuth, 2023):
-    // an upstream that keys accounts on X-Moatless-Email must not be handed someone else's.
-    if (id.email !== undefined && id.email_verified === true && headerSafe(id.email)) out['x-moatless-email'] = id.email
-    out['x-moatless-groups'] = id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
+    const h = identityHeaders(id)
+    if (h.user !== undefined) out['x-moatless-user'] = h.user
+    if (h.email !== undefined) out['x-moatless-email'] = h.email
+    out['x-moatless-groups'] = h.groups
   }
   // A bearer token we consumed is the user's IdP credential: it does not travel on.
   const bearer = ctx.identity?.via === 'bearer'
+  const listed = typeof headers.connection === 'string' ? connectionListed(headers.connection) : null
   // Left out while copying, never deleted afterwards: `delete` would turn `out` into a slow
   // dictionary object for undici, which copies and checks every header again.
   for (const name in headers) {
-    if (name === 'host' || isHostileHeader(name) || (bearer && name === 'authorization')) continue
+    if (name === 'host' || isHostileHeader(name) || (bearer && name === 'authorization') || (listed !== null && listed.includes(name))) continue
     if (name === 'cookie') {
       const kept = stripOurCookies(headers.cookie as string)
       if (kept !== undefined) out.cookie = kept
@@ -71,6 +83,26 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
     out[name] = headers[name]
   }
   return out
+}
+
+interface IdentityHeaders { user?: string; email?: string; groups: string }
+
+/** Per identity (frozen, and shared by every request of its session or token): worked out once. */
+const identityHeaderCache = new WeakMap<Identity, IdentityHeaders>()
+
+function identityHeaders (id: Identity): IdentityHeaders {
+  let h = identityHeaderCache.get(id)
+  if (h === undefined) {
+    h = {
+      user: headerSafe(id.sub) ? id.sub : undefined,
+      // An email the IdP does not call verified is whatever the user typed in (nOAuth, 2023):
+      // an upstream that keys accounts on X-Moatless-Email must not be handed someone else's.
+      email: id.email !== undefined && id.email_verified === true && headerSafe(id.email) ? id.email : undefined,
+      groups: id.groups.filter((g) => headerSafe(g) && !g.includes(',')).join(',')
+    }
+    if (Object.isFrozen(id)) identityHeaderCache.set(id, h)
+  }
+  return h
 }
 
 /**
