@@ -61,16 +61,17 @@ export interface MoatlessProcess {
 
 /**
  * A real `moatless serve` (the built dist/, as deployed), pinned to the proxy CPU. `logs: 'info'`
- * keeps every log line (decision lines included) in `logs`; otherwise only warnings, to stderr.
+ * keeps every log line (decision lines included) in `logs`; otherwise the log level is `level`
+ * (default warn) and the lines go to /dev/null.
  */
-export async function startMoatless (config: string, opts: { port: number; adminPort: number; logs?: 'info' | 'warn'; nodeArgs?: string[]; env?: Record<string, string> }): Promise<MoatlessProcess> {
+export async function startMoatless (config: string, opts: { port: number; adminPort: number; logs?: 'info' | 'warn'; level?: string; nodeArgs?: string[]; env?: Record<string, string> }): Promise<MoatlessProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'moatless-bench-'))
   const file = join(dir, 'moatless.yaml')
   writeFileSync(file, config)
   const info = opts.logs === 'info'
   const [cmd, ...args] = pin(PROXY_CPU, [process.execPath, ...(opts.nodeArgs ?? []), 'bin/moatless.js', 'serve', '--config', file])
   const child = spawn(cmd as string, args, {
-    env: { ...process.env, ...opts.env, MOATLESS_CLIENT_SECRET: CLIENT_SECRET, MOATLESS_SESSION_SECRET: SESSION_SECRET, MOATLESS_LOG_LEVEL: info ? 'info' : 'warn' },
+    env: { ...process.env, ...opts.env, MOATLESS_CLIENT_SECRET: CLIENT_SECRET, MOATLESS_SESSION_SECRET: SESSION_SECRET, MOATLESS_LOG_LEVEL: info ? 'info' : opts.level ?? 'warn' },
     stdio: ['ignore', info ? 'pipe' : 'ignore', 'inherit']
   })
   children.push(child)

@@ -40,6 +40,7 @@
  *   BENCH_TARGETS=direct,bare,bare-tls,session,bearer,device   load targets (default all)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
+ *   BENCH_LOG_LEVEL=warn  (Moatless's log level in the load phase; info writes every decision line, to /dev/null)
  *   BENCH_SIGNINS=20  BENCH_SIGNIN_WARMUP=10  (sign-ins measured, after warm-up sign-ins not counted: a
  *     proxy in service has run its sign-in code before, so the JIT has compiled it)
  *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
@@ -77,6 +78,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 1000)
 const FIXED_RATE_CONNECTIONS = 8
+/** Moatless's log level in the load phase. info: every decision line is written (to /dev/null). */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 20)
 const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
 const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
@@ -268,7 +271,7 @@ ${o.device === true
       targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, pid: bareTls.child.pid, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
     }
     if (needsMain) {
-      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main })
+      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL })
       procs.push({ kill: () => stopChild(m.child) })
       const from = fromOf('http', ports.main)
       const host = `wiki.localhost:${ports.main}`
@@ -290,7 +293,7 @@ ${o.device === true
         status: 'active', created_at: now, updated_at: now
       }
       await store.putDevice(device)
-      const m = await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls })
+      const m = await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls, level: LOG_LEVEL })
       procs.push({ kill: () => stopChild(m.child) })
       const cookie = await signedIn(store, fromOf('https', ports.tls))
       const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, pid: m.pid, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }

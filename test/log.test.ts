@@ -4,15 +4,16 @@
  * writes: the request id bound, the parent's level and redaction.
  */
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
-import { createLogger, LazyRequestLogger } from '../src/log.js'
+import pino from 'pino'
+import { createLogger, isoTime, jsonNumber, jsonString, LazyRequestLogger, writeInfoLine } from '../src/log.js'
 
-function capture (): { lines: () => Record<string, unknown>[]; stream: Writable } {
+function capture (): { lines: () => Record<string, unknown>[]; text: () => string; stream: Writable } {
   let text = ''
   const stream = new Writable({ write (chunk, _enc, cb) { text += String(chunk); cb() } })
-  return { stream, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) }
+  return { stream, text: () => text, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) }
 }
 
 t.test('lines written through it carry the bindings, keep the level and the redaction', async (t) => {
@@ -38,7 +39,7 @@ t.test('as fastify\'s child logger factory: req.log lines carry the request id',
   const parent = createLogger({ level: 'info', destination: out.stream })
   const app = Fastify({
     loggerInstance: parent as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => 'req-42',
     childLoggerFactory: (p, bindings, opts) => new LazyRequestLogger(p as never, bindings, opts) as unknown as FastifyBaseLogger
   })
@@ -54,4 +55,40 @@ t.test('as fastify\'s child logger factory: req.log lines carry the request id',
   t.equal(lines.length, 1)
   t.equal(lines[0]?.reqId, 'req-42')
   t.equal(lines[0]?.n, 1)
+})
+
+t.test('isoTime: pino\'s isoTime, the second formatted once', async (t) => {
+  let compared = 0
+  for (let i = 0; i < 20_000 && compared < 2000; i++) {
+    const before = Date.now()
+    const ours = isoTime()
+    const theirs = pino.stdTimeFunctions.isoTime()
+    if (Date.now() !== before) continue // a millisecond passed in between: nothing to compare
+    compared++
+    if (ours !== theirs) { t.equal(ours, theirs); return }
+  }
+  t.ok(compared > 100, `compared ${compared} times within one millisecond`)
+  t.match(isoTime(), /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/)
+})
+
+t.test('writeInfoLine writes the line pino would, bindings included', async (t) => {
+  const out = capture()
+  const root = createLogger({ level: 'info', destination: out.stream })
+  const cases: Record<string, string | number | null>[] = [
+    { request_id: 'r-1', app: 'wiki', path: '/a b/"quoted"\\back', user: null, status: 200, duration: 1.25 },
+    { request_id: 'r-2', app: null, path: '/\u0000\u001f\u007f/é/日本/\ud800', user: 'ann@example.com', status: 403, duration: Number.NaN },
+    { request_id: 'r-3', app: 'x'.repeat(100), path: '\n\r\t', user: '\u2028\u2029', status: 0, duration: 0.001 }
+  ]
+  for (const log of [root, root.child({ replica: 'one' })]) {
+    for (const c of cases) {
+      log.info(c, 'decision')
+      writeInfoLine(log, Object.entries(c).map(([k, v]) => `,"${k}":${typeof v === 'number' ? jsonNumber(v) : jsonString(v)}`).join(''), 'decision')
+    }
+  }
+  await new Promise((resolve) => setImmediate(resolve))
+  const lines = out.text().split('\n').filter((l) => l !== '')
+  t.equal(lines.length, 12)
+  const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '"time":""')
+  for (let i = 0; i < lines.length; i += 2) t.equal(noTime(lines[i + 1] as string), noTime(lines[i] as string), `line ${i / 2}`)
+  t.equal(JSON.parse(lines[lines.length - 1] as string).replica, 'one')
 })
