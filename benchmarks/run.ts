@@ -40,6 +40,7 @@
  *   BENCH_TARGETS=direct,bare,bare-tls,session,bearer,device   load targets (default all)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
+ *   BENCH_PROXY_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the session/bearer proxy)
  *   BENCH_LOG_LEVEL=warn  (Moatless's log level in the load phase; info writes every decision line, to /dev/null)
  *   BENCH_SIGNINS=20  BENCH_SIGNIN_WARMUP=10  (sign-ins measured, after warm-up sign-ins not counted: a
  *     proxy in service has run its sign-in code before, so the JIT has compiled it)
@@ -80,6 +81,8 @@ const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 1000)
 const FIXED_RATE_CONNECTIONS = 8
 /** Moatless's log level in the load phase. info: every decision line is written (to /dev/null). */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
+/** Extra node flags for the session/bearer proxy of the load phase, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`. */
+const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 20)
 const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
 const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
@@ -271,7 +274,7 @@ ${o.device === true
       targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, pid: bareTls.child.pid, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
     }
     if (needsMain) {
-      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL })
+      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL, nodeArgs: PROXY_NODE_ARGS })
       procs.push({ kill: () => stopChild(m.child) })
       const from = fromOf('http', ports.main)
       const host = `wiki.localhost:${ports.main}`

@@ -82,7 +82,8 @@ t.test('the banner, the device material, the HTTPS listener and the agent page',
   await res.body.dump()
   t.equal(res.statusCode, 302, 'the HTTPS admin origin is served, with the demo CA\'s certificate')
   t.match(String(res.headers.location), `http://auth.localhost:${demo.port}/`, 'and sends a stranger to sign in')
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // Log lines are written in batches, and at least every 200 ms: the line appears shortly.
+  for (let i = 0; i < 60 && demo.decisions().find((l) => l.app === 'admin-tls') === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   const seen = demo.decisions().find((l) => l.app === 'admin-tls')
   t.match(seen, { status: 302, path: '/', user: null }, 'decided and logged as the admin-tls app')
 
