@@ -8,6 +8,8 @@
  *              bare              fastify + @fastify/http-proxy, no auth
  *              bare-tls          the same over TLS, asking for client certificates (as Moatless does)
  *              session           Moatless on the Redis store, a signed-in session cookie
+ *                                (log level BENCH_LOG_LEVEL, default warn: decision lines dropped)
+ *              session-logged    the same at level info, the default: every decision line written
  *              bearer            Moatless, `Authorization: Bearer <IdP ID token>`
  *              device            Moatless over TLS with `listen.tls.client_ca`: session cookie +
  *                                an enrolled device's client certificate on every request; the
@@ -17,7 +19,9 @@
  *            also run at a fixed rate well below capacity (BENCH_FIXED_RATE req/s, 8
  *            connections), where p99 shows the per-request overhead instead.
  *            Rounds interleave the targets so machine drift hits all alike; each target's
- *            figures are the median of its rounds. Latency percentiles are exact (every 2xx
+ *            figures are the median of its rounds. Then side by side: each Moatless target and
+ *            its bare baseline loaded at the same time, both proxies on the same CPU, so drift
+ *            hits both in the same instant; their req/s ratio is the one the targets use. Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -37,11 +41,12 @@
  *
  * Environment (all optional), to shorten runs while iterating:
  *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
- *   BENCH_TARGETS=direct,bare,bare-tls,session,bearer,device   load targets (default all)
+ *   BENCH_TARGETS=direct,bare,bare-tls,session,session-logged,bearer,device   load targets (default all)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
  *   BENCH_PROXY_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the session/bearer proxy)
- *   BENCH_LOG_LEVEL=warn  (Moatless's log level in the load phase; info writes every decision line, to /dev/null)
+ *   BENCH_LOG_LEVEL=warn  (log level of the `session`, `bearer` proxy; `session-logged` always runs at info, the
+ *     default, writing every decision line to /dev/null)
  *   BENCH_SIGNINS=20  BENCH_SIGNIN_WARMUP=10  (sign-ins measured, after warm-up sign-ins not counted: a
  *     proxy in service has run its sign-in code before, so the JIT has compiled it)
  *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
@@ -72,7 +77,7 @@ import { instrumentIdp, measureSignIn, type SignInResult } from './signin.js'
 
 const list = (v: string | undefined, all: string[]): string[] => v === undefined || v.trim() === '' ? all : v.split(',').map((s) => s.trim()).filter((s) => s !== '')
 const PHASES = new Set(list(process.env.BENCH_PHASES, ['load', 'decision', 'signin', 'rss']))
-const TARGET_KEYS = list(process.env.BENCH_TARGETS, ['direct', 'bare', 'bare-tls', 'session', 'bearer', 'device'])
+const TARGET_KEYS = list(process.env.BENCH_TARGETS, ['direct', 'bare', 'bare-tls', 'session', 'session-logged', 'bearer', 'device'])
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -177,8 +182,8 @@ async function main (): Promise<void> {
   const upstream = `http://127.0.0.1:${upstreamPort}`
 
   // Every Moatless instance gets its ports (and IdP redirect URI) up front.
-  const ports = { main: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
-  const admin = { main: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
+  const ports = { main: await freePort(), logged: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
+  const admin = { main: await freePort(), logged: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
   const authOf = (scheme: string, port: number): string => `${scheme}://auth.localhost:${port}`
   const fromOf = (scheme: string, port: number): string => `${scheme}://wiki.localhost:${port}`
   const idp = await startIdp({
@@ -287,6 +292,13 @@ ${o.device === true
         targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
       }
     }
+    if (want.has('session-logged')) {
+      // The same as `session`, at the default log level: every decision line written (stdout, to /dev/null).
+      const m = await startMoatless(config({ port: ports.logged, adminPort: admin.logged, prefix: 'bench-logged:' }), { port: ports.logged, adminPort: admin.logged, level: 'info' })
+      procs.push({ kill: () => stopChild(m.child) })
+      const cookie = await signedIn(await storeFor('bench-logged:'), fromOf('http', ports.logged))
+      targets.push({ key: 'session-logged', name: 'moatless, session cookie, every decision logged (level info)', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.logged}/page`, headers: { host: `wiki.localhost:${ports.logged}`, cookie, accept: 'application/json' } } })
+    }
     if (want.has('device')) {
       const store = await storeFor('bench-tls:')
       const now = Date.now()
@@ -306,7 +318,7 @@ ${o.device === true
       if (without.statusCode !== 403) throw new Error(`device target: without the client certificate expected 403, got ${without.statusCode}`)
       targets.push(t)
     }
-    const order = ['direct', 'bare', 'bare-tls', 'session', 'bearer', 'device']
+    const order = ['direct', 'bare', 'bare-tls', 'session', 'session-logged', 'bearer', 'device']
     targets.sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key))
     if (FIXED_RATE > 0) {
       for (const key of ['bare', 'session']) {
@@ -414,7 +426,7 @@ ${o.device === true
     })
 
     // Side by side (see SideBySide): each Moatless target with its bare baseline, ROUNDS times.
-    for (const [key, baseKey] of [['session', 'bare'], ['bearer', 'bare'], ['device', 'bare-tls']] as const) {
+    for (const [key, baseKey] of [['session', 'bare'], ['session-logged', 'bare'], ['bearer', 'bare'], ['device', 'bare-tls']] as const) {
       const t = targets.find((x) => x.key === key)
       const b = targets.find((x) => x.key === baseKey)
       if (t === undefined || b === undefined) continue
@@ -509,6 +521,8 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], decisi
   rows.push(sbs === undefined
     ? { target: 'session: req/s vs bare proxy', measured: interleaved ?? 'not measured', goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: null }
     : { target: 'session: req/s vs bare proxy', measured: `side by side ${(sbs.ratio * 100).toFixed(1)} % (runs: ${sbs.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${sbs.cpu_ratio === null ? '' : `; by CPU per request ${(sbs.cpu_ratio * 100).toFixed(1)} %`})${interleaved === null ? '' : `; ${interleaved}`}`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: sbs.ratio >= GOAL.rpsVsBare })
+  const logged = sideBySide.find((x) => x.key === 'session-logged')
+  if (logged !== undefined) rows.push({ target: 'session, every decision logged (info): req/s vs bare', measured: `side by side ${(logged.ratio * 100).toFixed(1)} % (runs: ${logged.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${logged.cpu_ratio === null ? '' : `; by CPU per request ${(logged.cpu_ratio * 100).toFixed(1)} %`})`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: logged.ratio >= GOAL.rpsVsBare })
   const sr = summary.find((x) => x.key === 'session@rate')
   const br = summary.find((x) => x.key === 'bare@rate')
   for (const [label, x, b] of [[`session: p99 over bare, saturated (${CONNECTIONS} connections)`, s, bare], [`session: p99 over bare, at a fixed ${FIXED_RATE} req/s`, sr, br]] as const) {
