@@ -163,7 +163,7 @@ async function moatless (upstream: string): Promise<Proxy> {
   const store = redis === null ? new MemoryStore() : new RedisStore({ redis: redis.url, key_prefix: 'profile:', store_outage_grace: 30_000 })
   if (store instanceof RedisStore) await store.connect()
   const quiet = new Writable({ write (_c, _e, cb) { cb() } })
-  const m = await build({ config, store, logger: createLogger({ destination: quiet, level: process.env.PROFILE_LOG_LEVEL ?? 'warn' }) })
+  const m = await build({ config, store, logger: createLogger({ ...(process.env.PROFILE_LOG_DEST === 'stdout' ? {} : { destination: quiet }), level: process.env.PROFILE_LOG_LEVEL ?? 'warn' }) })
   await m.app.listen({ host: '127.0.0.1', port })
   const headers: Record<string, string> = { host: `wiki.localhost:${port}`, accept: 'application/json' }
   if (TARGET === 'session') {

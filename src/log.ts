@@ -27,9 +27,18 @@ export function createLogger (opts: { level?: string; destination?: DestinationS
  * time (a decision line is written for every request, and a write per line costs more than
  * building it), and at least every 200 ms, so a quiet proxy's lines still appear at once. On
  * exit (and on `logger.flush()` at shutdown) whatever is collected is written.
+ *
+ * The lines go to sonic-boom as Buffers: in its string mode every write measures the byte
+ * length of everything collected so far (a string it first has to flatten), which under load
+ * made each line cost a copy of up to 16 KiB, and the garbage that comes with it.
  */
 function stdout (): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 })
+  const sonic = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200, contentMode: 'buffer' })
+  return {
+    write: (line: string) => { sonic.write(Buffer.from(line, 'utf8') as unknown as string) },
+    flush: (cb?: (err?: Error) => void) => { sonic.flush(cb) },
+    flushSync: () => { sonic.flushSync() }
+  } as DestinationStream
 }
 
 let second = -1
@@ -55,28 +64,23 @@ export function isoTime (): string {
 type PinoInternals = Record<symbol, unknown>
 
 /**
- * Writes one info line whose fields the caller has already serialized (`body`: `,"key":value`
- * pairs, JSON). The framing is pino's own, read from the logger: level, time, the logger's
- * bindings (pid, hostname, a child's), the message, the line end, and its destination. So the
- * line is byte for byte what `log.info(fields, msg)` writes (test/log.test.ts compares them)
- * without pino's generic walk over the object, which was most of the cost of the decision line
- * written for every request. Only for fields that need no redaction and no serializer; the
- * caller checks the level first.
+ * Writes one info line: the same bytes as `log.info(fields, msg)`, cheaper. The fields are
+ * serialized by one JSON.stringify (V8's fast path for a plain object) instead of pino's walk
+ * over the object, key by key; the framing is pino's own, read from the logger: level, time,
+ * the logger's bindings (pid, hostname, a child's), the message, the line end, its destination.
+ * test/log.test.ts compares the two byte for byte. Only for flat fields (strings, finite
+ * numbers, null; undefined is left out, as pino does) that need no redaction and no serializer.
+ * The caller checks the level first. A decision line is written for every request.
  */
-export function writeInfoLine (log: Logger, body: string, msg: string): void {
+export function writeInfoLine (log: Logger, fields: Record<string, string | number | null | undefined>, msg: string): void {
   const l = log as unknown as PinoInternals
+  const json = JSON.stringify(fields)
   const line = (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string +
     (l[pino.symbols.timeSym] as () => string)() +
     (l[pino.symbols.chindingsSym] as string) +
-    body + ',"msg":' + JSON.stringify(msg) + (l[pino.symbols.endSym] as string)
+    (json.length > 2 ? ',' + json.slice(1, -1) : '') + ',"msg":' + JSON.stringify(msg) + (l[pino.symbols.endSym] as string)
   ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(line)
 }
-
-/** A JSON value for writeInfoLine's body: a string (escaped as pino and JSON.stringify do) or null. */
-export const jsonString = (v: string | null): string => v === null ? 'null' : JSON.stringify(v)
-
-/** A JSON number as pino writes one (not finite: null). */
-export const jsonNumber = (v: number): string => Number.isFinite(v) ? String(v) : 'null'
 
 type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 

@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
 import pino from 'pino'
-import { createLogger, isoTime, jsonNumber, jsonString, LazyRequestLogger, writeInfoLine } from '../src/log.js'
+import { createLogger, isoTime, LazyRequestLogger, writeInfoLine } from '../src/log.js'
 
 function capture (): { lines: () => Record<string, unknown>[]; text: () => string; stream: Writable } {
   let text = ''
@@ -74,20 +74,22 @@ t.test('isoTime: pino\'s isoTime, the second formatted once', async (t) => {
 t.test('writeInfoLine writes the line pino would, bindings included', async (t) => {
   const out = capture()
   const root = createLogger({ level: 'info', destination: out.stream })
-  const cases: Record<string, string | number | null>[] = [
+  const cases: Record<string, string | number | null | undefined>[] = [
     { request_id: 'r-1', app: 'wiki', path: '/a b/"quoted"\\back', user: null, status: 200, duration: 1.25 },
     { request_id: 'r-2', app: null, path: '/\u0000\u001f\u007f/é/日本/\ud800', user: 'ann@example.com', status: 403, duration: Number.NaN },
-    { request_id: 'r-3', app: 'x'.repeat(100), path: '\n\r\t', user: '\u2028\u2029', status: 0, duration: 0.001 }
+    { request_id: 'r-3', app: 'x'.repeat(100), path: '\n\r\t', user: '\u2028\u2029', status: 0, duration: 0.001 },
+    { request_id: 'r-4', app: undefined, path: '/', user: null, status: Infinity, duration: -0 },
+    {}
   ]
   for (const log of [root, root.child({ replica: 'one' })]) {
     for (const c of cases) {
       log.info(c, 'decision')
-      writeInfoLine(log, Object.entries(c).map(([k, v]) => `,"${k}":${typeof v === 'number' ? jsonNumber(v) : jsonString(v)}`).join(''), 'decision')
+      writeInfoLine(log, c, 'decision')
     }
   }
   await new Promise((resolve) => setImmediate(resolve))
   const lines = out.text().split('\n').filter((l) => l !== '')
-  t.equal(lines.length, 12)
+  t.equal(lines.length, 20)
   const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '"time":""')
   for (let i = 0; i < lines.length; i += 2) t.equal(noTime(lines[i + 1] as string), noTime(lines[i] as string), `line ${i / 2}`)
   t.equal(JSON.parse(lines[lines.length - 1] as string).replica, 'one')

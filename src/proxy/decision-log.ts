@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
 import type { DecisionSampler } from './decision-samples.js'
-import { jsonNumber, jsonString, writeInfoLine } from '../log.js'
+import { writeInfoLine } from '../log.js'
 
 export interface DecisionLogOptions { log: Logger; metrics: Metrics; sampler?: DecisionSampler }
 
@@ -20,22 +20,22 @@ export function logDecision (req: FastifyRequest, status: number, log: Logger, m
   const decision = d?.decision ?? (ctx.site === 'auth' || ctx.internal !== null ? 'internal' : 'none')
   const app = ctx.app?.name ?? (ctx.site === 'auth' ? 'authenticate' : null)
   // Built only to be written: at a level above info the line would be dropped anyway. The
-  // same line as log.info({ request_id, app, ... }, 'decision'), serialized here (writeInfoLine).
+  // same line as log.info({ ... }, 'decision'), serialized in one step (writeInfoLine).
   if (log.isLevelEnabled('info')) {
-    writeInfoLine(log,
-      ',"request_id":' + jsonString(ctx.id) +
-      ',"app":' + jsonString(app) +
-      ',"method":' + jsonString(req.raw.method ?? null) +
-      ',"path":' + jsonString(ctx.path) +
-      ',"user":' + jsonString(ctx.identity?.email ?? ctx.identity?.sub ?? null) +
-      ',"device_id":' + jsonString(ctx.device.id) +
-      ',"device_trust":' + jsonString(ctx.device.trust) +
-      ',"decision":' + jsonString(decision) +
-      ',"rule":' + jsonString(d?.rule ?? null) +
-      ',"reason":' + jsonString(d !== null && d.reasons.length > 0 ? d.reasons.join('; ') : null) +
-      ',"status":' + jsonNumber(status) +
-      ',"duration":' + jsonNumber(Math.round((performance.now() - ctx.startedAt) * 1000) / 1000),
-    'decision')
+    writeInfoLine(log, {
+      request_id: ctx.id,
+      app,
+      method: req.raw.method,
+      path: ctx.path,
+      user: ctx.identity?.email ?? ctx.identity?.sub ?? null,
+      device_id: ctx.device.id,
+      device_trust: ctx.device.trust,
+      decision,
+      rule: d?.rule ?? null,
+      reason: d !== null && d.reasons.length > 0 ? d.reasons.join('; ') : null,
+      status,
+      duration: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000
+    }, 'decision')
   }
   metrics.requests.inc(app ?? '', decision, status)
   sampler?.add(req)
