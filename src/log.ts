@@ -23,21 +23,38 @@ export function createLogger (opts: { level?: string; destination?: DestinationS
 }
 
 /**
- * Standard output, written off the request path: lines are collected and written 4 KiB at a
- * time (a decision line is written for every request, and a write per line costs more than
- * building it), and at least every 200 ms, so a quiet proxy's lines still appear at once. On
- * exit (and on `logger.flush()` at shutdown) whatever is collected is written.
+ * Standard output, written off the request path: lines are collected and handed to sonic-boom
+ * (which writes asynchronously) 4 KiB at a time, joined into one string, and at least every
+ * 200 ms, so a quiet proxy's lines still appear at once. `logger.flush()` (at shutdown) and
+ * process exit write whatever is collected.
  *
- * The lines go to sonic-boom as Buffers: in its string mode every write measures the byte
- * length of everything collected so far (a string it first has to flatten), which under load
- * made each line cost a copy of up to 16 KiB, and the garbage that comes with it.
+ * A decision line is written for every request, so what a line costs on its way out matters:
+ * handed to sonic-boom one by one, each string-mode write measured the byte length of all it
+ * had collected (a string it first flattens), and each buffer-mode write needed a Buffer of its
+ * own; here a line costs an array slot until its batch is joined.
  */
 function stdout (): DestinationStream {
-  const sonic = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200, contentMode: 'buffer' })
+  const sonic = pino.destination({ dest: 1, sync: false })
+  let lines: string[] = []
+  let size = 0
+  const drain = (): void => {
+    if (lines.length === 0) return
+    const chunk = lines.length === 1 ? lines[0] as string : lines.join('')
+    lines = []
+    size = 0
+    sonic.write(chunk)
+  }
+  setInterval(drain, 200).unref()
+  // sonic-boom writes what it holds at exit; the lines collected here must reach it first.
+  process.once('exit', () => { drain(); try { sonic.flushSync() } catch { /* stdout closed */ } })
   return {
-    write: (line: string) => { sonic.write(Buffer.from(line, 'utf8') as unknown as string) },
-    flush: (cb?: (err?: Error) => void) => { sonic.flush(cb) },
-    flushSync: () => { sonic.flushSync() }
+    write (line: string): void {
+      lines.push(line)
+      size += line.length
+      if (size >= 4096) drain()
+    },
+    flush (cb?: (err?: Error) => void): void { drain(); sonic.flush(cb) },
+    flushSync (): void { drain(); sonic.flushSync() }
   } as DestinationStream
 }
 

@@ -81,4 +81,9 @@ t.test('SIGTERM: the in-flight request finishes, then the process exits 0', asyn
   t.equal(res.status, 200, 'in-flight request completed')
   t.equal(await exited, 0)
   t.match(out, /shutting down/)
+  // Log lines are collected and written in batches: the last ones, written just before the
+  // exit, still reach stdout (flushed at shutdown and at exit).
+  const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.ok(lines.some((l) => l.msg === 'decision' && l.path === '/slow' && l.status === 200), 'the in-flight request\'s decision line was written')
+  t.equal(lines.at(-1)?.msg, 'stopped', 'the last line, written at shutdown, is there')
 })
