@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Identity } from '../context.js'
-import type { SessionRecord, Store } from '../store/index.js'
+import { SingleFlight, type SessionRecord, type Store } from '../store/index.js'
 
 export interface SessionPolicy {
   lifetimeMs: number
@@ -51,6 +51,8 @@ class CachedSession {
  */
 export class Sessions {
   private readonly cache = new Map<string, CachedSession>()
+  /** One store read per session at a time, however many requests wait for it. */
+  private readonly reads = new SingleFlight<SessionLookup>()
 
   constructor (private readonly store: Store, private policy: SessionPolicy, private readonly max = 100_000, private readonly now: () => number = Date.now) {
     store.onEvent((e) => {
@@ -110,7 +112,7 @@ export class Sessions {
   }
 
   async lookup (id: string): Promise<SessionLookup> {
-    return this.cached(id) ?? await this.fetch(id)
+    return this.cached(id) ?? await this.reads.run(id, async () => await this.fetch(id))
   }
 
   private async fetch (id: string): Promise<SessionLookup> {

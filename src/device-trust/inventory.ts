@@ -6,7 +6,7 @@
  * missed), and during an outage a cached answer is served only within `store_outage_grace`.
  */
 import { LRUCache } from 'lru-cache'
-import type { DeviceRecord, Store } from '../store/index.js'
+import { SingleFlight, type DeviceRecord, type Store } from '../store/index.js'
 
 export type DeviceLookup =
   | { status: 'ok'; record: DeviceRecord }
@@ -27,6 +27,8 @@ export interface InventoryOptions {
 export class DeviceInventory {
   /** id → record. */
   private readonly records: LRUCache<string, Cached<DeviceRecord>>
+  /** One store read per device at a time, however many requests wait for it. */
+  private readonly reads = new SingleFlight<DeviceRecord | null>()
   /** Ids no device has, apart so that made-up ids cannot push real records out. */
   private readonly unknownIds: LRUCache<string, Cached<null>>
   /** fingerprint → device id. */
@@ -84,7 +86,7 @@ export class DeviceInventory {
     const gen = this.generation
     let record: DeviceRecord | null
     try {
-      record = await this.store.getDevice(id)
+      record = await this.reads.run(id, async () => await this.store.getDevice(id))
     } catch {
       if (c !== undefined && this.withinGrace(now)) return { status: 'ok', record: c.value }
       return { status: 'unavailable' }

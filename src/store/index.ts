@@ -6,6 +6,7 @@ import type { Store } from './store.js'
 export * from './store.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
+export { SingleFlight } from './single-flight.js'
 
 /** The store named by the config: Redis when `store.redis` is set, else memory. */
 export async function openStore (config: Config, opts: { connectTimeoutMs?: number } = {}): Promise<Store> {
