@@ -29,7 +29,24 @@ interface RunningDemo {
   stop (): Promise<number | null>
 }
 
+/**
+ * The ports are picked free and only listened on a moment later, when the demo starts: on a
+ * busy machine another process can take one in between (CI saw "port … is already in use").
+ * Then the demo is started again on other ports.
+ */
 async function startDemoCli (extra: string[] = []): Promise<RunningDemo> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDemoOnce(extra)
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof PortTaken)) throw err
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startDemoOnce (extra: string[]): Promise<RunningDemo> {
   const [port, tlsPort] = await Promise.all([freePort(), freePort()])
   const child = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--tls-port', String(tlsPort), '--dir', dir, ...extra], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -39,6 +56,7 @@ async function startDemoCli (extra: string[] = []): Promise<RunningDemo> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const deadline = Date.now() + 30_000
   while (!out.includes('Ctrl-C stops everything')) {
+    if (child.exitCode !== null && /is already in use/.test(out + err)) throw new PortTaken(`a port was taken: ${err}`)
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the demo did not start:\n${out}\n${err}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
