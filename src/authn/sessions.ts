@@ -53,12 +53,20 @@ export class Sessions {
   private readonly cache = new Map<string, CachedSession>()
   /** One store read per session at a time, however many requests wait for it. */
   private readonly reads = new SingleFlight<SessionLookup>()
+  /**
+   * Bumped by every revocation or update event and after an outage. A read that was under way
+   * across one may hold what the event made stale: it answers only the requests that were
+   * already waiting for it, and is neither cached nor shared with a request that came later.
+   */
+  private generation = 0
 
   constructor (private readonly store: Store, private policy: SessionPolicy, private readonly max = 100_000, private readonly now: () => number = Date.now) {
     store.onEvent((e) => {
-      if (e.type === 'session-revoked' || e.type === 'session-updated') for (const id of e.ids) this.cache.delete(id)
+      if (e.type !== 'session-revoked' && e.type !== 'session-updated') return
+      this.generation++
+      for (const id of e.ids) this.cache.delete(id)
     })
-    store.onRecover(() => this.cache.clear())
+    store.onRecover(() => { this.generation++; this.cache.clear() })
   }
 
   setPolicy (policy: SessionPolicy): void { this.policy = policy }
@@ -112,11 +120,12 @@ export class Sessions {
   }
 
   async lookup (id: string): Promise<SessionLookup> {
-    return this.cached(id) ?? await this.reads.run(id, async () => await this.fetch(id))
+    return this.cached(id) ?? await this.reads.run(`${this.generation}:${id}`, async () => await this.fetch(id))
   }
 
   private async fetch (id: string): Promise<SessionLookup> {
     const now = this.now()
+    const gen = this.generation
     const c = this.cache.get(id)
     let record: SessionRecord | null
     try {
@@ -127,7 +136,7 @@ export class Sessions {
     }
     if (record === null) { this.cache.delete(id); return NONE }
     const fresh = new CachedSession(record, now, Math.max(record.last_seen, c?.lastSeen ?? 0))
-    this.remember(id, fresh)
+    if (gen === this.generation) this.remember(id, fresh)
     return this.check(id, fresh, now)
   }
 

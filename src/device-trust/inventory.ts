@@ -86,7 +86,8 @@ export class DeviceInventory {
     const gen = this.generation
     let record: DeviceRecord | null
     try {
-      record = await this.reads.run(id, async () => await this.store.getDevice(id))
+      // Keyed by generation too: a request that comes after an event never joins a read begun before it.
+      record = await this.reads.run(`${gen}:${id}`, async () => await this.store.getDevice(id))
     } catch {
       if (c !== undefined && this.withinGrace(now)) return { status: 'ok', record: c.value }
       return { status: 'unavailable' }

@@ -7,7 +7,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { Sessions } from '../../src/authn/sessions.js'
 import { DeviceInventory } from '../../src/device-trust/inventory.js'
-import { RedisStore, SingleFlight, type DeviceRecord } from '../../src/store/index.js'
+import { MemoryStore, RedisStore, SingleFlight, type DeviceRecord, type SessionRecord } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis.js'
 
 const redis = await startRedis()
@@ -65,4 +65,57 @@ t.test('SingleFlight: shared while pending, a new read once settled, failures sh
   t.same(results.map((r) => r.status), ['rejected', 'rejected'])
   t.equal(reads, 4, 'one failing read for both')
   t.equal(await sf.run('f', read), 5, 'a failure is not remembered')
+})
+
+/**
+ * The real in-memory store, with its next read held back like a slow network round trip, so an
+ * event can arrive while the read is under way.
+ */
+class SlowStore extends MemoryStore {
+  private gate: Promise<void> | null = null
+  private open: () => void = () => {}
+  holdNextRead (): void { this.gate = new Promise((resolve) => { this.open = resolve }) }
+  release (): void { this.open() }
+  private async held (): Promise<void> { const g = this.gate; this.gate = null; if (g !== null) await g }
+  override async getSession (id: string): Promise<SessionRecord | null> { const r = await super.getSession(id); await this.held(); return r }
+  override async getDevice (id: string): Promise<DeviceRecord | null> { const r = await super.getDevice(id); await this.held(); return r }
+}
+const tick = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+t.test('a session revoked while it is being read: a later request reads again, and nothing stale is cached', async (t) => {
+  const slow = new SlowStore()
+  const sessions = new Sessions(slow, { lifetimeMs: 3_600_000, idleMs: 3_600_000, outageGraceMs: 30_000 })
+  const record = sessions.prepare({ sub: 'u2', email: 'u2@example.com', email_verified: true, groups: [], claims: {}, tokens: '' })
+  await slow.putSession(record, 3_600_000)
+  slow.holdNextRead()
+  const before = sessions.lookup(record.id) // under way: read, then held
+  await tick()
+  await sessions.revoke(record.id) // deleted, and the event published
+  await tick() // the event arrives
+  const after = sessions.lookup(record.id)
+  slow.release()
+  t.equal((await before).status, 'ok', 'the request that was already waiting gets what was read for it')
+  t.equal((await after).status, 'none', 'a request after the revocation does not share that read')
+  t.equal(sessions.cached(record.id), undefined, 'the stale read is not cached')
+  t.equal((await sessions.lookup(record.id)).status, 'none')
+})
+
+t.test('a device changed while it is being read: a later request reads again', async (t) => {
+  const slow = new SlowStore()
+  const inventory = new DeviceInventory(slow, { outageGraceMs: 30_000 })
+  const now = Date.now()
+  const device = { id: 'laptop-2', owner: 'u2@example.com', cert_fingerprints: [], public_keys: [], managed: true, corp_owned: true, posture: null, status: 'active', created_at: now, updated_at: now } as unknown as DeviceRecord
+  await slow.putDevice(device)
+  slow.holdNextRead()
+  const before = inventory.byId('laptop-2')
+  await tick()
+  await slow.putDevice({ ...device, status: 'revoked' } as DeviceRecord)
+  await slow.publish({ type: 'device-changed', id: 'laptop-2' })
+  await tick()
+  const after = inventory.byId('laptop-2')
+  slow.release()
+  const a = await before
+  const b = await after
+  t.equal(a.status === 'ok' ? a.record.status : a.status, 'active', 'the request already waiting gets what was read for it')
+  t.equal(b.status === 'ok' ? b.record.status : b.status, 'revoked', 'a request after the change reads the changed record')
 })
