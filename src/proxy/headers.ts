@@ -70,7 +70,9 @@ export function upstreamHeaders (headers: IncomingHttpHeaders, ctx: RequestConte
   }
   // A bearer token we consumed is the user's IdP credential: it does not travel on.
   const bearer = ctx.identity?.via === 'bearer'
-  const listed = typeof headers.connection === 'string' ? connectionListed(headers.connection) : null
+  // Browsers send `Connection: keep-alive` on every HTTP/1.1 request; `keep-alive` is dropped anyway.
+  const connection = headers.connection
+  const listed = typeof connection === 'string' && connection !== 'keep-alive' ? connectionListed(connection) : null
   // Left out while copying, never deleted afterwards: `delete` would turn `out` into a slow
   // dictionary object for undici, which copies and checks every header again.
   for (const name in headers) {
