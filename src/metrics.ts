@@ -70,12 +70,18 @@ abstract class Collector<S extends { labels: Labels }> {
 
 interface CounterSeries { labels: Labels; value: number }
 
+/** A counter's series, as prom-client's Counter lists them. */
+abstract class CounterCollector extends Collector<CounterSeries> {
+  constructor (registry: Registry | undefined, name: string, help: string) { super(registry, name, help, 'counter') }
+  protected values (s: CounterSeries): MetricValue[] { return [{ value: s.value, labels: { ...s.labels } }] }
+}
+
 /** moatless_requests_total, by app, decision and status. */
-export class RequestCounter extends Collector<CounterSeries> {
+export class RequestCounter extends CounterCollector {
   private byApp = new Map<string, Map<string, Map<number, CounterSeries>>>()
 
   constructor (registry: Registry) {
-    super(registry, 'moatless_requests_total', 'Requests by app, decision and response status', 'counter')
+    super(registry, 'moatless_requests_total', 'Requests by app, decision and response status')
   }
 
   inc (app: string, decision: string, status: number): void {
@@ -91,17 +97,15 @@ export class RequestCounter extends Collector<CounterSeries> {
   }
 
   override reset (): void { super.reset(); this.byApp = new Map() }
-
-  protected values (s: CounterSeries): MetricValue[] { return [{ value: s.value, labels: { ...s.labels } }] }
 }
 
 /** A counter with one label that takes few values (a trust level). */
-export class CounterBy extends Collector<CounterSeries> {
+export class CounterBy extends CounterCollector {
   private byValue = new Map<string, CounterSeries>()
   private readonly labelName: string
 
   constructor (registry: Registry | undefined, opts: { name: string; help: string; labelName: string }) {
-    super(registry, opts.name, opts.help, 'counter')
+    super(registry, opts.name, opts.help)
     this.labelName = opts.labelName
   }
 
@@ -114,8 +118,6 @@ export class CounterBy extends Collector<CounterSeries> {
   }
 
   override reset (): void { super.reset(); this.byValue = new Map() }
-
-  protected values (s: CounterSeries): MetricValue[] { return [{ value: s.value, labels: { ...s.labels } }] }
 }
 
 interface HistogramSeries { labels: Labels; counts: Float64Array; sum: number; count: number }
