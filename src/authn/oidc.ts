@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Config } from '../config/schema.js'
 import { MoatlessError } from '../errors.js'
 import { isLoopbackHost } from '../config/load.js'
+import { idpFetch } from './idp-fetch.js'
 
 export interface IdpLogger { warn (obj: object, msg: string): void; info (obj: object, msg: string): void }
 
@@ -40,7 +42,8 @@ export class Idp {
       const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname)
       this.discovering = client.discovery(issuer, this.cfg.client_id, this.cfg.client_secret, undefined, {
         execute: insecure ? [client.allowInsecureRequests] : [],
-        timeout: 5
+        timeout: 5,
+        [client.customFetch]: idpFetch
       })
       this.discovering.then((c) => {
         this.configuration = c
@@ -69,7 +72,8 @@ export class Idp {
       response_type: 'code',
       state: p.state,
       nonce: p.nonce,
-      code_challenge: await client.calculatePKCECodeChallenge(p.codeVerifier),
+      // S256 (RFC 7636 4.2), hashed in one synchronous call rather than openid-client's WebCrypto round trip.
+      code_challenge: createHash('sha256').update(p.codeVerifier, 'ascii').digest('base64url'),
       code_challenge_method: 'S256',
       ...(this.cfg.scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
       ...(p.maxAgeSec === undefined ? {} : { max_age: String(p.maxAgeSec) })
