@@ -218,7 +218,7 @@ const r = await load(proxy.url, proxy.headers, REQUESTS === undefined ? { durati
 const cpu = process.cpuUsage(cpuBefore)
 if (CALLGRIND) await run('callgrind_control', ['--instr=off', String(process.pid)])
 const requests = REQUESTS ?? Math.round(r.rps * SECONDS)
-console.log(`${TARGET} (${TARGET.startsWith('bare') ? 'no store' : `${STORE} store`}${hasTaskset ? ', pinned to CPU 0' : ''}): ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
+console.error(`${TARGET} (${TARGET.startsWith('bare') ? 'no store' : `${STORE} store`}${hasTaskset ? ', pinned to CPU 0' : ''}): ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
   `${((cpu.user + cpu.system) / requests).toFixed(1)} µs CPU/request, ${requests} requests, non-2xx ${r.non2xx}, errors ${r.errors}`)
 if (inspector !== null) {
   const { profile } = await inspector.post('Profiler.stop')

@@ -23,35 +23,43 @@ export function createLogger (opts: { level?: string; destination?: DestinationS
 }
 
 /**
- * Standard output, written off the request path: lines are collected and handed to sonic-boom
- * (which writes asynchronously) 4 KiB at a time, joined into one string, and at least every
- * 200 ms, so a quiet proxy's lines still appear at once. `logger.flush()` (at shutdown) and
- * process exit write whatever is collected.
+ * Standard output, written off the request path: each line is copied, UTF-8, into a 64 KiB
+ * buffer as it comes; the buffer is handed to sonic-boom (which writes asynchronously) when it
+ * is full and at least every 200 ms, so a quiet proxy's lines still appear at once.
+ * `logger.flush()` (at shutdown) and process exit write whatever is collected.
  *
- * A decision line is written for every request, so what a line costs on its way out matters:
- * handed to sonic-boom one by one, each string-mode write measured the byte length of all it
- * had collected (a string it first flattens), and each buffer-mode write needed a Buffer of its
- * own; here a line costs an array slot until its batch is joined.
+ * A decision line is written for every request, so what a line costs on its way out matters.
+ * Measured inside a loaded proxy (benchmarks/NOTES-hot-path.md): handed to sonic-boom one by
+ * one, each string-mode write measured the byte length of all it held (a string it first
+ * flattens); collected as strings and joined 4 KiB at a time, the lines stayed alive as string
+ * ropes until the join, which then cost 2.5 µs a line. Copied at once, a line is garbage as
+ * soon as it is written, and its bytes cost one copy.
  */
+const BATCH_BYTES = 64 * 1024
+
 function stdout (): DestinationStream {
-  const sonic = pino.destination({ dest: 1, sync: false })
-  let lines: string[] = []
-  let size = 0
+  const sonic = pino.destination({ dest: 1, sync: false, contentMode: 'buffer' })
+  let batch = Buffer.allocUnsafe(BATCH_BYTES)
+  let used = 0
   const drain = (): void => {
-    if (lines.length === 0) return
-    const chunk = lines.length === 1 ? lines[0] as string : lines.join('')
-    lines = []
-    size = 0
-    sonic.write(chunk)
+    if (used === 0) return
+    const full = batch.subarray(0, used)
+    // sonic-boom keeps the buffer until it is written: the next lines go to a new one.
+    batch = Buffer.allocUnsafe(BATCH_BYTES)
+    used = 0
+    sonic.write(full as unknown as string)
   }
   setInterval(drain, 200).unref()
   // sonic-boom writes what it holds at exit; the lines collected here must reach it first.
   process.once('exit', () => { drain(); try { sonic.flushSync() } catch { /* stdout closed */ } })
   return {
     write (line: string): void {
-      lines.push(line)
-      size += line.length
-      if (size >= 4096) drain()
+      // A UTF-16 code unit is at most 3 bytes of UTF-8: a line that fits that bound fits whole.
+      if (used + line.length * 3 > BATCH_BYTES) {
+        drain()
+        if (line.length * 3 > BATCH_BYTES) { sonic.write(Buffer.from(line, 'utf8') as unknown as string); return }
+      }
+      used += batch.write(line, used, 'utf8')
     },
     flush (cb?: (err?: Error) => void): void { drain(); sonic.flush(cb) },
     flushSync (): void { drain(); sonic.flushSync() }
@@ -80,22 +88,37 @@ export function isoTime (): string {
 
 type PinoInternals = Record<symbol, unknown>
 
+/** Characters JSON.stringify escapes in a string (and lone surrogates, which it escapes too). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** A field value as JSON.stringify writes it (the key is left out when the value is undefined). */
+function jsonValue (v: string | number | null): string {
+  if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : '"' + v + '"'
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null'
+  return 'null'
+}
+
 /**
  * Writes one info line: the same bytes as `log.info(fields, msg)`, cheaper. The fields are
- * serialized by one JSON.stringify (V8's fast path for a plain object) instead of pino's walk
- * over the object, key by key; the framing is pino's own, read from the logger: level, time,
- * the logger's bindings (pid, hostname, a child's), the message, the line end, its destination.
- * test/log.test.ts compares the two byte for byte. Only for flat fields (strings, finite
- * numbers, null; undefined is left out, as pino does) that need no redaction and no serializer.
- * The caller checks the level first. A decision line is written for every request.
+ * written key by key with a fast path for strings that need no escaping (most of a decision
+ * line), and JSON.stringify for those that do; the framing is pino's own, read from the
+ * logger: level, time, the logger's bindings (pid, hostname, a child's), the message, the line
+ * end, its destination. test/log.test.ts compares the two byte for byte, on fixed cases and on
+ * random strings. Only for flat fields (strings, numbers, null; undefined is left out, as
+ * pino does) whose keys are plain identifiers and that need no redaction and no serializer.
+ * The caller checks the level first. A decision line is written for every request: inside a
+ * loaded proxy, one JSON.stringify of the whole object measured 3.5 µs a line.
  */
 export function writeInfoLine (log: Logger, fields: Record<string, string | number | null | undefined>, msg: string): void {
   const l = log as unknown as PinoInternals
-  const json = JSON.stringify(fields)
-  const line = (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string +
+  let line = (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string +
     (l[pino.symbols.timeSym] as () => string)() +
-    (l[pino.symbols.chindingsSym] as string) +
-    (json.length > 2 ? ',' + json.slice(1, -1) : '') + ',"msg":' + JSON.stringify(msg) + (l[pino.symbols.endSym] as string)
+    (l[pino.symbols.chindingsSym] as string)
+  for (const k in fields) {
+    const v = fields[k]
+    if (v !== undefined) line += ',"' + k + '":' + jsonValue(v)
+  }
+  line += ',"msg":' + jsonValue(msg) + (l[pino.symbols.endSym] as string)
   ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(line)
 }
 

@@ -71,6 +71,42 @@ t.test('isoTime: pino\'s isoTime, the second formatted once', async (t) => {
   t.match(isoTime(), /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/)
 })
 
+t.test('writeInfoLine matches pino on random strings and numbers', async (t) => {
+  const out = capture()
+  const log = createLogger({ level: 'info', destination: out.stream })
+  // Characters that need escaping, that do not, and a surrogate pair. (Lone surrogates: below.)
+  const alphabet = ['a', 'Z', '0', ' ', '/', '"', '\\', '\u0000', '\u0008', '\n', '\u001f', '\u007f', 'é', '日', '\u2028', '\ud83d\ude00', '<', '%']
+  let seed = 42
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  const str = (): string => Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('')
+  const nums = [0, -0, 1, -1, 0.1, 1e21, 1e-7, 123.456, Number.NaN, Infinity, -Infinity, 2 ** 53]
+  const N = 2000
+  for (let i = 0; i < N; i++) {
+    const fields = { request_id: str(), app: rnd(4) === 0 ? null : str(), path: str(), user: rnd(3) === 0 ? undefined : str(), status: nums[rnd(nums.length)], duration: rnd(1000) / 7 }
+    const msg = rnd(5) === 0 ? str() : 'decision'
+    log.info(fields, msg)
+    writeInfoLine(log, fields, msg)
+  }
+  await new Promise((resolve) => setImmediate(resolve))
+  const lines = out.text().split('\n').filter((l) => l !== '')
+  t.equal(lines.length, 2 * N)
+  const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '"time":""')
+  let differ = 0
+  for (let i = 0; i < lines.length; i += 2) if (noTime(lines[i + 1] as string) !== noTime(lines[i] as string)) { if (differ++ === 0) t.equal(noTime(lines[i + 1] as string), noTime(lines[i] as string), `line ${i / 2}`) }
+  t.equal(differ, 0, 'every line byte-identical to pino\'s')
+})
+
+t.test('writeInfoLine escapes a lone surrogate, as JSON.stringify does (pino may write it raw)', async (t) => {
+  const out = capture()
+  const log = createLogger({ level: 'info', destination: out.stream })
+  writeInfoLine(log, { path: '/a\ud800b', user: '\udc00', emoji: '\ud83d\ude00' }, 'decision')
+  await new Promise((resolve) => setImmediate(resolve))
+  const line = out.text().trim()
+  t.match(line, /"path":"\/a\\ud800b","user":"\\udc00","emoji":"\ud83d\ude00"/)
+  t.same(JSON.parse(line).path, '/a\ud800b')
+  t.ok(Buffer.from(line, 'utf8').toString('utf8') === line, 'the line survives UTF-8 unchanged')
+})
+
 t.test('writeInfoLine writes the line pino would, bindings included', async (t) => {
   const out = capture()
   const root = createLogger({ level: 'info', destination: out.stream })
