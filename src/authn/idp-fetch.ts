@@ -10,6 +10,9 @@ import { Agent, request } from 'undici'
  */
 const agent = new Agent({ keepAliveTimeout: 10_000 })
 
+/** An IdP answer is a few KiB of JSON; a body past this is refused, not buffered without end. */
+export const MAX_IDP_BODY_BYTES = 1024 * 1024
+
 /** Statuses whose Response may not carry a body. */
 const NULL_BODY = new Set([101, 204, 205, 304])
 
@@ -35,7 +38,17 @@ export async function idpFetch (url: string, init: CustomFetchOptions): Promise<
     signal: init.signal ?? undefined,
     dispatcher: agent
   })
-  const text = await res.body.text()
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_IDP_BODY_BYTES) {
+      res.body.destroy()
+      throw new Error(`idpFetch: the answer from ${new URL(url).origin} is larger than ${MAX_IDP_BODY_BYTES} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  const text = Buffer.concat(chunks, size).toString('utf8')
   const out = new Headers()
   for (const [k, v] of Object.entries(res.headers)) {
     if (v === undefined) continue

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import * as client from 'openid-client'
-import { idpFetch } from '../../src/authn/idp-fetch.js'
+import { idpFetch, MAX_IDP_BODY_BYTES } from '../../src/authn/idp-fetch.js'
 
 interface Seen {
   method: string
@@ -256,4 +256,28 @@ t.test('end to end with openid-client: discovery and client_credentials', async 
   if (typeof basic === 'string' && /^Basic /i.test(basic)) {
     t.equal(Buffer.from(basic.slice(6), 'base64').toString(), 'cid:secret')
   }
+})
+
+t.test('an answer larger than MAX_IDP_BODY_BYTES is refused, not buffered', async (t) => {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    if (req.url === '/small') { res.end('{"ok":true}'); return }
+    // Chunked, no content-length: the limit must hold while reading.
+    const chunk = Buffer.alloc(64 * 1024, 0x61)
+    let sent = 0
+    const more = (): void => {
+      while (sent <= MAX_IDP_BODY_BYTES + chunk.length) {
+        sent += chunk.length
+        if (!res.write(chunk)) { res.once('drain', more); return }
+      }
+      res.end()
+    }
+    more()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  await t.rejects(idpFetch(`${origin}/big`, init({ method: 'GET' })), /larger than/)
+  const ok = await idpFetch(`${origin}/small`, init({ method: 'GET' }))
+  t.same(await ok.json(), { ok: true })
 })
