@@ -168,11 +168,11 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
     const rd = txn.rd === null ? null : parseReturnTo(txn.rd, opts.state.current.appOrigins)
     // The session and its handoff code are written side by side (one round trip, not two). A
     // code whose session failed to save leads nowhere: the handoff finds no session.
-    const code = rd === null ? null : randomCode()
+    const handoff = rd === null ? null : { code: randomCode(), rd }
     try {
       await Promise.all([
         opts.sessions.save(session),
-        rd === null || code === null ? null : putHandoff(code, session.id, rd)
+        handoff === null ? null : putHandoff(handoff.code, session.id, handoff.rd)
       ])
     } catch {
       return failed(req, reply, 'The session store is unavailable; try again shortly.', 503)
@@ -184,7 +184,7 @@ export const signInRoutes = fp(async function signInRoutes (fastify: FastifyInst
       clearCookie(names.login, authSecure())
     ])
     req.moatless.identity = { sub: session.sub, email: session.email, groups: session.groups, claims: {}, via: 'session' }
-    if (rd !== null && code !== null) return redirectToHandoff(reply, code, rd)
+    if (handoff !== null) return redirectToHandoff(reply, handoff.code, handoff.rd)
     return sendPage(reply, 200, 'Signed in', `<p>You are signed in as <b>${escapeHtml(session.email ?? session.sub)}</b>. You can now open the applications Moatless protects.</p>`)
   })
 

@@ -20,7 +20,7 @@ export function logDecision (req: FastifyRequest, status: number, log: Logger, m
   const decision = d?.decision ?? (ctx.site === 'auth' || ctx.internal !== null ? 'internal' : 'none')
   const app = ctx.app?.name ?? (ctx.site === 'auth' ? 'authenticate' : null)
   // Built only to be written: at a level above info the line would be dropped anyway. The
-  // same line as log.info({ ... }, 'decision'), serialized in one step (writeInfoLine).
+  // same bytes as log.info({ ... }, 'decision'), written without pino's walk (writeInfoLine).
   if (log.isLevelEnabled('info')) {
     writeInfoLine(log, {
       request_id: ctx.id,

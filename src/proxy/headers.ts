@@ -31,7 +31,11 @@ function isHostileHeader (name: string): boolean {
   return DROPPED.has(n) || n.startsWith('x-moatless-') || n === 'x-client-cert' || n.startsWith('x-forwarded-')
 }
 
-/** The header names a `Connection` header lists (RFC 9110 7.6.1), lowercased. */
+/**
+ * The header names a `Connection` header lists (RFC 9110 7.6.1), lowercased: what
+ * @fastify/reply-from's `getConnectionHeaders` works out for its own copy, which we no longer
+ * read (the function is internal to that package, lib/utils.js, not exported).
+ */
 function connectionListed (connection: string): string[] {
   const out: string[] = []
   for (const token of connection.split(',')) {
