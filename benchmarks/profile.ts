@@ -9,6 +9,8 @@
  *                        bearer: Moatless with an IdP ID token
  *                        bare: fastify + @fastify/http-proxy, as benchmarks/bare-proxy.mjs
  *                        bare-headers: the same, sent the headers Moatless adds upstream
+ *                        bare-same: the same, sent the request the session target is sent
+ *                        (Host, a session cookie of the same length, Accept)
  *   PROFILE_STORE        memory (default) or redis (a redis-server from test/helpers)
  *   PROFILE_SECONDS      measured seconds (default 5), after 2 s of warm-up
  *   PROFILE_CONNECTIONS  default 32, as `npm run bench`
@@ -22,6 +24,9 @@
  *   PROFILE_WARMUP       warm up with this many requests instead of for 2 s
  *   PROFILE_INTERVAL_US  sampling interval of the profile (default 250 µs; 0: no profile)
  *   PROFILE_OUT          where the .cpuprofile goes (default $TMPDIR/moatless-profiles)
+ *   PROFILE_HEAP=1       instead of a CPU profile, sample allocations (every 4 KiB allocated,
+ *                        objects already collected included) and print the bytes allocated
+ *                        per request by the function that allocated them
  *   PROFILE_CALLGRIND=1  under `valgrind --tool=callgrind --instr-atstart=no`: count the
  *                        instructions of the measured requests only (see NOTES-hot-path.md)
  * It prints req/s, latency and CPU µs per request, and writes a .cpuprofile of the measured
@@ -29,7 +34,7 @@
  * with `npx tsx benchmarks/top.ts FILE`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -47,10 +52,11 @@ const REQUESTS = process.env.PROFILE_REQUESTS === undefined ? undefined : Number
 const WARMUP = process.env.PROFILE_WARMUP === undefined ? undefined : Number(process.env.PROFILE_WARMUP)
 const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US ?? 250)
 const CALLGRIND = process.env.PROFILE_CALLGRIND === '1'
+const HEAP = process.env.PROFILE_HEAP === '1'
 const OUT = process.env.PROFILE_OUT ?? join(tmpdir(), 'moatless-profiles')
 const SECRET = 'profile-session-secret-0123456789abcdef-0123456789'
 const CLIENT_SECRET = 'profile-client-secret-0123456789abcdef'
-if (!['session', 'bearer', 'bare', 'bare-headers'].includes(TARGET)) throw new Error(`PROFILE_TARGET=${TARGET}: session, bearer, bare or bare-headers`)
+if (!['session', 'bearer', 'bare', 'bare-headers', 'bare-same'].includes(TARGET)) throw new Error(`PROFILE_TARGET=${TARGET}: session, bearer, bare, bare-headers or bare-same`)
 
 const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return true } catch { return false } })()
 const pin = (cpu: number, cmd: string[]): string[] => hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd
@@ -99,7 +105,15 @@ async function bare (upstream: string): Promise<Proxy> {
   await app.register(httpProxy, { upstream })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const port = (app.server.address() as { port: number }).port
-  return { url: `http://127.0.0.1:${port}/page`, headers: TARGET === 'bare-headers' ? upstreamLikeHeaders(port) : {}, close: () => app.close() }
+  const headers = TARGET === 'bare-headers' ? upstreamLikeHeaders(port) : TARGET === 'bare-same' ? await sessionLikeHeaders(port) : {}
+  return { url: `http://127.0.0.1:${port}/page`, headers, close: () => app.close() }
+}
+
+/** For `bare-same`: what the session target is sent, with a cookie sealed the same way. */
+async function sessionLikeHeaders (port: number): Promise<Record<string, string>> {
+  const { Sealer } = await import('../src/authn/seal.js')
+  const sealed = new Sealer(SECRET, 'cookie').seal({ s: 'x'.repeat(43), o: `http://wiki.localhost:${port}` })
+  return { host: `wiki.localhost:${port}`, accept: 'application/json', cookie: `moatless_session=${sealed}` }
 }
 
 /**
@@ -205,22 +219,33 @@ await check.body.text()
 if (check.statusCode !== 200) throw new Error(`${TARGET} answers ${check.statusCode}; fix the setup before profiling`)
 
 await load(proxy.url, proxy.headers, WARMUP === undefined ? { duration: 2 } : { amount: WARMUP })
-const inspector = INTERVAL_US > 0 ? new Session() : null
-if (inspector !== null) {
+const inspector = INTERVAL_US > 0 || HEAP ? new Session() : null
+if (inspector !== null && HEAP) {
+  inspector.connect()
+  await inspector.post('HeapProfiler.enable')
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as { samplingInterval: number })
+} else if (inspector !== null) {
   inspector.connect()
   await inspector.post('Profiler.enable')
   await inspector.post('Profiler.setSamplingInterval', { interval: INTERVAL_US })
   await inspector.post('Profiler.start')
 }
 if (CALLGRIND) await run('callgrind_control', ['--instr=on', String(process.pid)])
+const ioBefore = syscalls()
 const cpuBefore = process.cpuUsage()
 const r = await load(proxy.url, proxy.headers, REQUESTS === undefined ? { duration: SECONDS } : { amount: REQUESTS })
 const cpu = process.cpuUsage(cpuBefore)
+const ioAfter = syscalls()
 if (CALLGRIND) await run('callgrind_control', ['--instr=off', String(process.pid)])
 const requests = REQUESTS ?? Math.round(r.rps * SECONDS)
 console.error(`${TARGET} (${TARGET.startsWith('bare') ? 'no store' : `${STORE} store`}${hasTaskset ? ', pinned to CPU 0' : ''}): ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
-  `${((cpu.user + cpu.system) / requests).toFixed(1)} µs CPU/request, ${requests} requests, non-2xx ${r.non2xx}, errors ${r.errors}`)
-if (inspector !== null) {
+  `${((cpu.user + cpu.system) / requests).toFixed(1)} µs CPU/request, ${requests} requests, non-2xx ${r.non2xx}, errors ${r.errors}` +
+  (ioBefore === null || ioAfter === null ? '' : `, syscalls/request: ${((ioAfter.syscr - ioBefore.syscr) / requests).toFixed(2)} read, ${((ioAfter.syscw - ioBefore.syscw) / requests).toFixed(2)} write`))
+if (inspector !== null && HEAP) {
+  const { profile } = await inspector.post('HeapProfiler.stopSampling')
+  inspector.disconnect()
+  printAllocations(profile.head, requests)
+} else if (inspector !== null) {
   const { profile } = await inspector.post('Profiler.stop')
   inspector.disconnect()
   mkdirSync(OUT, { recursive: true })
@@ -230,3 +255,34 @@ if (inspector !== null) {
 }
 await proxy.close()
 process.exit(0)
+
+/** Read and write system calls of this process so far (Linux /proc/self/io), or null. */
+function syscalls (): { syscr: number; syscw: number } | null {
+  try {
+    const io = readFileSync('/proc/self/io', 'utf8')
+    return { syscr: Number(/syscr: (\d+)/.exec(io)?.[1]), syscw: Number(/syscw: (\d+)/.exec(io)?.[1]) }
+  } catch { return null }
+}
+
+interface HeapNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] }
+/** Bytes allocated per request: by function (self), and by the package or file it is in. */
+function printAllocations (head: HeapNode, requests: number): void {
+  const byFn = new Map<string, number>()
+  const bySource = new Map<string, number>()
+  let total = 0
+  const walk = (n: HeapNode): void => {
+    const f = n.callFrame
+    const url = f.url.replace(/^file:\/\//, '')
+    const source = url === '' ? '(native)' : url.includes('/node_modules/') ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : url.startsWith('node:') ? 'node' : url.replace(/^.*\/(src|dist)\//, '$1/')
+    const key = `${f.functionName || '(anonymous)'} ${url.replace(/^.*\/node_modules\//, '')}:${f.lineNumber + 1}`
+    byFn.set(key, (byFn.get(key) ?? 0) + n.selfSize)
+    bySource.set(source, (bySource.get(source) ?? 0) + n.selfSize)
+    total += n.selfSize
+    for (const c of n.children) walk(c)
+  }
+  walk(head)
+  const per = (b: number): string => (b / requests).toFixed(0).padStart(7)
+  console.error(`allocated: ${per(total)} bytes/request (sampled)`)
+  for (const [k, v] of [...bySource].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.error(`  ${per(v)}  ${k}`)
+  for (const [k, v] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.PROFILE_HEAP_TOP ?? 40))) console.error(`  ${per(v)}  ${k}`)
+}

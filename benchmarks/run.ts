@@ -21,7 +21,8 @@
  *            Rounds interleave the targets so machine drift hits all alike; each target's
  *            figures are the median of its rounds. Then side by side: each Moatless target and
  *            its bare baseline loaded at the same time, both proxies on the same CPU, so drift
- *            hits both in the same instant; their req/s ratio is the one the targets use. Latency percentiles are exact (every 2xx
+ *            hits both in the same instant, both sent the same requests (the Moatless target's
+ *            headers); their req/s ratio is the one the targets use. Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -115,6 +116,9 @@ interface Target {
  * pinned to the same CPU, so they share it (the scheduler gives each half) and whatever the
  * machine does hits both in the same instant. Their req/s ratio is then the ratio of what a
  * request costs each: bare's cost / Moatless's, i.e. Moatless's req/s as a share of bare's.
+ * Both are sent the same requests (the Moatless target's headers: Host, the session cookie or
+ * bearer token, Accept); bare forwards them as they are. A browser sends its cookie to a bare
+ * proxy too, so the difference is what deciding costs, not what parsing a cookie costs.
  */
 interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
 interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
@@ -434,7 +438,7 @@ ${o.device === true
       const rounds: SideBySideRound[] = []
       for (let r = 0; r < ROUNDS; r++) {
         const cpu0 = [cpuMs(t.pid), cpuMs(b.pid)]
-        const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, duration: SECONDS, connections: CONNECTIONS })])
+        const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
         const cpu1 = [cpuMs(t.pid), cpuMs(b.pid)]
         const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.total === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.total, 1)
         const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
@@ -586,7 +590,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare_same_transport_rounds.join(', ') || '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.cpu_us_per_request ?? '-'} | ${r.cpu_capacity_vs_bare ?? '-'} | ${r.redis_commands_per_request ?? '-'} |`),
       '')
     if (sideBySide.length > 0) {
-      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${ROUNDS} runs of ${SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
+      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${ROUNDS} runs of ${SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
         '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }

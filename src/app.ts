@@ -10,6 +10,9 @@
  *   device-report (device-trust)  POST /.moatless/device/report: signed posture reports
  *   forward       (proxy)         assertion + upstream headers → @fastify/http-proxy
  *   decision-log  (proxy)         one log line per request
+ *
+ * The stages' per-request steps (intake to forward) run in this order in one onRequest hook
+ * (`addStage`, src/context.ts); the endpoints are routes; the decision line is an onResponse hook.
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -41,6 +44,7 @@ import { decisionLog } from './proxy/decision-log.js'
 import { LazyRequestLogger } from './log.js'
 import { DecisionSampler } from './proxy/decision-samples.js'
 import { OpenConnections } from './proxy/connections.js'
+import { requestId } from './proxy/request-id.js'
 import { appsAsWritten } from './rules/ruleset.js'
 import { RuleSync } from './rules/sync.js'
 import { forward } from './proxy/forward.js'
@@ -163,7 +167,7 @@ export async function build (opts: BuildOptions): Promise<Moatless> {
     loggerInstance: logger as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (parent, bindings, opts) => new LazyRequestLogger(parent as unknown as Logger, bindings, opts) as unknown as FastifyBaseLogger,
-    genReqId: () => randomUUID(),
+    genReqId: requestId,
     requestIdHeader: false,
     trustProxy: false,
     return503OnClosing: true,

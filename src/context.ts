@@ -56,7 +56,7 @@ export interface Decision {
 // ---------------------------------------------------------------------------------------------
 // Runtime state and the per-request context.
 
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { Config } from './config/schema.js'
 import type { CompiledApp, RuleSet } from './authz/index.js'
 
@@ -120,19 +120,50 @@ export interface RequestContext {
  */
 export type StageStep = FastifyReply | undefined | Promise<void>
 
+/** A stage's step: what it does with every request, in the order the stages are registered. */
+export type Stage = (req: FastifyRequest, reply: FastifyReply) => StageStep
+
+const STAGES = Symbol('moatless.stages')
+
 /**
- * A stage's step as a fastify onRequest hook. Stages answer most requests from memory (a
- * cached session, a cached assertion): as `async` hooks they would still cost a promise and a
- * microtask turn each, on every request, so the hook calls `done` itself and waits only for
- * a step that returned a promise.
+ * Adds a stage's step to the request flow. The steps of all stages run in one fastify onRequest
+ * hook, in the order the stages add them (the order their plugins are registered in; each
+ * stage's plugin names the one before it as a dependency). One hook rather than one per stage:
+ * fastify's hook runner costs a call and a check between hooks, and most requests are answered
+ * from memory, so the steps call each other directly and wait only for a step that returned a
+ * promise (a store read, a signature). A step that answered the request (returned the reply)
+ * ends the flow; a step that throws, or whose promise rejects, goes to the error handler.
  */
-export function stageHook (step: (req: FastifyRequest, reply: FastifyReply) => StageStep): onRequestHookHandler {
-  return function stage (req, reply, done) {
-    const r = step(req, reply)
-    if (r === undefined) done()
-    else if (r instanceof Promise) r.then(() => { done() }, (err: unknown) => { done(err instanceof Error ? err : new Error(String(err))) })
-    // Otherwise the stage has answered: a hook that replies does not go on.
+export function addStage (fastify: FastifyInstance, step: Stage): void {
+  const holder = fastify as FastifyInstance & { [STAGES]?: Stage[] }
+  let stages = holder[STAGES]
+  if (stages === undefined) {
+    const all: Stage[] = []
+    fastify.decorate(STAGES, all)
+    fastify.addHook('onRequest', function stages (req, reply, done) { runStages(all, 0, req, reply, done) })
+    stages = all
   }
+  stages.push(step)
+}
+
+function runStages (stages: Stage[], from: number, req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  for (let i = from; i < stages.length; i++) {
+    let r: StageStep
+    try {
+      r = (stages[i] as Stage)(req, reply)
+    } catch (err) {
+      done(err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    if (r === undefined) continue
+    if (r instanceof Promise) {
+      const next = i + 1
+      r.then(() => { if (!reply.sent) runStages(stages, next, req, reply, done) }, (err: unknown) => { done(err instanceof Error ? err : new Error(String(err))) })
+    }
+    // Otherwise the stage has answered: the flow ends here.
+    return
+  }
+  done()
 }
 
 declare module 'fastify' {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { LRUCache } from 'lru-cache'
-import { stageHook, type RequestContext } from '../context.js'
+import { addStage, type RequestContext } from '../context.js'
 import { bearerCredential, type BearerResult, type BearerVerifier } from './bearer.js'
 import type { Sealer } from './seal.js'
 import type { SessionLookup, Sessions } from './sessions.js'
@@ -70,7 +70,7 @@ export const sessionStage = fp(async function sessionStage (fastify: FastifyInst
     await fromBearer(req, opts.bearer)
   }
 
-  fastify.addHook('onRequest', stageHook((req) => {
+  addStage(fastify, (req) => {
     const ctx = req.moatless
     const app = ctx.app
     if (ctx.site !== 'app' || app === null || ctx.internal !== null) return
@@ -83,7 +83,7 @@ export const sessionStage = fp(async function sessionStage (fastify: FastifyInst
       if (settles(ctx, app, found)) return
     }
     return fromBearer(req, opts.bearer)
-  }))
+  })
 }, { name: 'moatless-authn', fastify: '5.x', dependencies: ['moatless-intake'] })
 
 /** Applies one session lookup to the request; true when that settles who it is from (or that nobody can tell). */

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { stageHook, type DeviceContext } from '../context.js'
+import { addStage, type DeviceContext } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { escapeHtml, list, requestMeta, sendJson, sendPage } from '../pages.js'
 import { evaluate } from './evaluate.js'
@@ -19,7 +19,7 @@ export interface AuthorizeOptions {
 export const authorizeStage = fp(async function authorizeStage (fastify: FastifyInstance, opts: AuthorizeOptions) {
   const signIn = `${opts.authenticateUrl}/.moatless/sign_in?rd=`
 
-  fastify.addHook('onRequest', stageHook((req, reply) => {
+  addStage(fastify, (req, reply) => {
     const ctx = req.moatless
     const app = ctx.app
     if (ctx.site !== 'app' || app === null || ctx.internal !== null) return
@@ -53,7 +53,7 @@ export const authorizeStage = fp(async function authorizeStage (fastify: Fastify
       return sendJson(reply.header('www-authenticate', 'Bearer'), 401, { error: 'unauthenticated', request_id: req.id })
     }
     return forbidden(req, reply)
-  }))
+  })
 }, { name: 'moatless-authz', fastify: '5.x', dependencies: ['moatless-device-trust'] })
 
 function forbidden (req: FastifyRequest, reply: FastifyReply): FastifyReply {

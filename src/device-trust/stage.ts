@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Registry } from 'prom-client'
-import { NO_DEVICE, stageHook, type Identity, type RequestContext } from '../context.js'
+import { NO_DEVICE, addStage, type Identity, type RequestContext } from '../context.js'
 import { CounterBy } from '../metrics.js'
 import type { ClientCertificates } from './client-cert.js'
 import type { DeviceEvidence, DeviceTrust } from './device-trust.js'
@@ -40,7 +40,7 @@ export const deviceStage = fp(async function deviceStage (fastify: FastifyInstan
     byTrust.inc(device.trust)
   }
 
-  fastify.addHook('onRequest', stageHook((req) => {
+  addStage(fastify, (req) => {
     const ctx = req.moatless
     ctx.device = NO_DEVICE
     if (ctx.site !== 'app' || ctx.app === null || ctx.unavailable || ctx.identity === null || ctx.internal !== null) return
@@ -60,7 +60,7 @@ export const deviceStage = fp(async function deviceStage (fastify: FastifyInstan
       forwardedCert: typeof forwarded === 'string' ? forwarded : undefined,
       token: typeof token === 'string' ? token : undefined
     }, ctx.identity)
-  }))
+  })
 }, { name: 'moatless-device-trust', fastify: '5.x', dependencies: ['moatless-authn'] })
 
 function countHeader (raw: string[], name: string): number {

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Logger } from 'pino'
 import type { CompiledApp } from '../authz/index.js'
-import { stageHook } from '../context.js'
+import { addStage } from '../context.js'
 import type { Metrics } from '../metrics.js'
 import { sendJson, sendPage, requestMeta } from '../pages.js'
 import type { AssertionSigner } from './assertion.js'
@@ -45,16 +45,16 @@ function replyOptionsFor (app: CompiledApp, options: Record<string, unknown>): R
  * after the same decision as any request.
  */
 export const forward = fp(async function forward (fastify: FastifyInstance, opts: ForwardOptions) {
-  // Sign the assertion after the decision (hooks run in registration order) and before the
+  // Sign the assertion after the decision (stages run in registration order) and before the
   // synchronous header rewrite. Anonymous requests to public paths get none.
-  fastify.addHook('onRequest', stageHook((req) => {
+  addStage(fastify, (req) => {
     const ctx = req.moatless
     const app = ctx.app
     if (app === null || ctx.decision?.decision !== 'allow' || ctx.internal !== null || ctx.identity === null) return
     const assertion = opts.signer.assertionFor(ctx.identity, app.from, ctx.device)
     if (typeof assertion === 'string') ctx.assertion = assertion
     else return assertion.then((jwt) => { ctx.assertion = jwt })
-  }))
+  })
 
   const headersFor = (req: FastifyRequest): Record<string, string | string[] | undefined> => {
     const ctx = req.moatless

@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { NO_DEVICE, stageHook, type RequestContext, type StateHolder } from '../context.js'
+import { NO_DEVICE, addStage, type RequestContext, type StateHolder } from '../context.js'
 import { sendJson, sendPage, escapeHtml } from '../pages.js'
 import { normalizeRequestTarget } from './normalize-path.js'
 
@@ -68,7 +68,7 @@ function badRequest (req: FastifyRequest, reply: FastifyReply, reason: string): 
 export const intake = fp(async function intake (fastify: FastifyInstance, opts: IntakeOptions) {
   fastify.decorateRequest('moatless', null as unknown as RequestContext)
 
-  fastify.addHook('onRequest', stageHook((req, reply) => {
+  addStage(fastify, (req, reply) => {
     const raw = req.raw
     const headers = raw.headers
     const accept = headers.accept
@@ -159,7 +159,7 @@ export const intake = fp(async function intake (fastify: FastifyInstance, opts: 
     if (target.path.startsWith('/.moatless/') || target.path === '/.moatless' || target.path.startsWith('/.well-known/moatless/')) {
       return notFound(req, reply)
     }
-  }))
+  })
 }, { name: 'moatless-intake', fastify: '5.x' })
 
 /** The host name of a Host header value: lowercase, without port, IPv6 brackets kept. */
