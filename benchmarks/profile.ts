@@ -23,6 +23,9 @@
  *   PROFILE_REQUESTS     measure this many requests instead of PROFILE_SECONDS
  *   PROFILE_WARMUP       warm up with this many requests instead of for 2 s
  *   PROFILE_INTERVAL_US  sampling interval of the profile (default 250 µs; 0: no profile)
+ *   PROFILE_SYNC         a path: after the warm-up, write PATH.<pid>.ready and start measuring
+ *                        only once PATH.go exists (two profiles run side by side measure the
+ *                        same seconds; see NOTES-hot-path.md)
  *   PROFILE_OUT          where the .cpuprofile goes (default $TMPDIR/moatless-profiles)
  *   PROFILE_HEAP=1       instead of a CPU profile, sample allocations (every 4 KiB allocated,
  *                        objects already collected included) and print the bytes allocated
@@ -34,7 +37,7 @@
  * with `npx tsx benchmarks/top.ts FILE`.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -219,6 +222,11 @@ await check.body.text()
 if (check.statusCode !== 200) throw new Error(`${TARGET} answers ${check.statusCode}; fix the setup before profiling`)
 
 await load(proxy.url, proxy.headers, WARMUP === undefined ? { duration: 2 } : { amount: WARMUP })
+const sync = process.env.PROFILE_SYNC
+if (sync !== undefined && sync !== '') {
+  writeFileSync(`${sync}.${process.pid}.ready`, '')
+  while (!existsSync(`${sync}.go`)) await new Promise((resolve) => setTimeout(resolve, 20))
+}
 const inspector = INTERVAL_US > 0 || HEAP ? new Session() : null
 if (inspector !== null && HEAP) {
   inspector.connect()
@@ -270,17 +278,25 @@ function printAllocations (head: HeapNode, requests: number): void {
   const byFn = new Map<string, number>()
   const bySource = new Map<string, number>()
   let total = 0
-  const walk = (n: HeapNode): void => {
+  const who = process.env.PROFILE_HEAP_WHO
+  const callers = new Map<string, number>()
+  const walk = (n: HeapNode, stack: string[] = []): void => {
     const f = n.callFrame
+    const here = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/node_modules\//, '')}:${f.lineNumber + 1}`
+    if (who !== undefined && n.selfSize > 0 && here.startsWith(who)) {
+      const path = stack.slice(-6).join(' < ')
+      callers.set(path, (callers.get(path) ?? 0) + n.selfSize)
+    }
     const url = f.url.replace(/^file:\/\//, '')
     const source = url === '' ? '(native)' : url.includes('/node_modules/') ? url.replace(/^.*\/node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : url.startsWith('node:') ? 'node' : url.replace(/^.*\/(src|dist)\//, '$1/')
     const key = `${f.functionName || '(anonymous)'} ${url.replace(/^.*\/node_modules\//, '')}:${f.lineNumber + 1}`
     byFn.set(key, (byFn.get(key) ?? 0) + n.selfSize)
     bySource.set(source, (bySource.get(source) ?? 0) + n.selfSize)
     total += n.selfSize
-    for (const c of n.children) walk(c)
+    for (const c of n.children) walk(c, [here, ...stack].slice(0, 8))
   }
   walk(head)
+  for (const [k, v] of [...callers].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.error(`  ${(v / requests).toFixed(0).padStart(7)}  ${who} < ${k}`)
   const per = (b: number): string => (b / requests).toFixed(0).padStart(7)
   console.error(`allocated: ${per(total)} bytes/request (sampled)`)
   for (const [k, v] of [...bySource].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.error(`  ${per(v)}  ${k}`)

@@ -43,6 +43,7 @@
  * Environment (all optional), to shorten runs while iterating:
  *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
  *   BENCH_TARGETS=direct,bare,bare-tls,session,session-logged,bearer,device   load targets (default all)
+ *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target, each with both proxies started afresh
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
  *   BENCH_PROXY_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the session/bearer proxy)
@@ -55,7 +56,7 @@
  *   BENCH_RSS_CACHE=20000  (session.cache_size of the rss proxy; at least 100)
  *   DECISION_REPS=80  DECISION_TARGET_MS=6  DECISION_BUDGET_S=10  (see benchmarks/decision.ts)
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -81,6 +82,7 @@ const list = (v: string | undefined, all: string[]): string[] => v === undefined
 const PHASES = new Set(list(process.env.BENCH_PHASES, ['load', 'decision', 'signin', 'rss']))
 const TARGET_KEYS = list(process.env.BENCH_TARGETS, ['direct', 'bare', 'bare-tls', 'session', 'session-logged', 'bearer', 'device'])
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SIDE_RUNS = Number(process.env.BENCH_SIDE_RUNS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -108,8 +110,25 @@ interface Target {
   load: Omit<LoadOptions, 'connections' | 'duration' | 'amount'>
   /** undici dispatcher for the setup check (TLS targets). */
   dispatcher?: Agent
-  /** The proxy's process, for its CPU time per request. */
-  pid?: number
+  /** The proxy's process: its CPU time per request; side by side starts it afresh. */
+  proc?: Proc
+}
+
+/** A proxy process that side by side can start afresh, on the same port with the same config. */
+interface Proc { pid: number; kill (): Promise<void>; restart (): Promise<void> }
+
+async function restartable (start: () => Promise<{ child: ChildProcess }>): Promise<Proc> {
+  let current = await start()
+  const p: Proc = {
+    pid: current.child.pid as number,
+    kill: async () => await stopChild(current.child),
+    async restart () {
+      await stopChild(current.child)
+      current = await start()
+      p.pid = current.child.pid as number
+    }
+  }
+  return p
 }
 /**
  * Side by side: a Moatless target and its bare baseline loaded at the same time, both proxies
@@ -119,6 +138,9 @@ interface Target {
  * Both are sent the same requests (the Moatless target's headers: Host, the session cookie or
  * bearer token, Accept); bare forwards them as they are. A browser sends its cookie to a bare
  * proxy too, so the difference is what deciding costs, not what parsing a cookie costs.
+ * Every run starts both processes afresh: runs within one pair of processes agree within a
+ * point or two, while pairs started minutes apart differed by up to 8 points (82-90 % for the
+ * same build on this VM), so one pair's runs are not independent samples.
  */
 interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
 interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
@@ -271,38 +293,48 @@ ${o.device === true
   if (PHASES.has('load')) {
     const want = new Set(TARGET_KEYS)
     const needsMain = want.has('session') || want.has('bearer')
-    const procs: { kill: () => Promise<void> }[] = []
+    const procs: Proc[] = []
     const targets: Target[] = []
     if (want.has('direct')) targets.push({ key: 'direct', name: 'direct (upstream)', transport: 'http', moatless: false, load: { url: `${upstream}/page`, headers: {} } })
     // The bare baselines always run: every ratio is taken against them.
-    const bare = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
-    procs.push({ kill: () => stopChild(bare.child) })
-    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, pid: bare.child.pid, load: { url: `http://127.0.0.1:${bare.port}/page`, headers: {} } })
+    let barePort = 0
+    const bare = await restartable(async () => {
+      const started = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, PORT: String(barePort) })
+      barePort = started.port
+      return started
+    })
+    procs.push(bare)
+    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, proc: bare, load: { url: `http://127.0.0.1:${barePort}/page`, headers: {} } })
     if (want.has('bare-tls') || want.has('device')) {
-      const bareTls = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa })
-      procs.push({ kill: () => stopChild(bareTls.child) })
-      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, pid: bareTls.child.pid, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
+      let tlsPort = 0
+      const bareTls = await restartable(async () => {
+        const started = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa, PORT: String(tlsPort) })
+        tlsPort = started.port
+        return started
+      })
+      procs.push(bareTls)
+      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, proc: bareTls, load: { url: `https://127.0.0.1:${tlsPort}/page`, headers: { host: `wiki.localhost:${tlsPort}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
     }
     if (needsMain) {
-      const m = await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL, nodeArgs: PROXY_NODE_ARGS })
-      procs.push({ kill: () => stopChild(m.child) })
+      const m = await restartable(async () => await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL, nodeArgs: PROXY_NODE_ARGS }))
+      procs.push(m)
       const from = fromOf('http', ports.main)
       const host = `wiki.localhost:${ports.main}`
       if (want.has('session')) {
         const cookie = await signedIn(await storeFor('bench:'), from)
-        targets.push({ key: 'session', name: 'moatless, session cookie (Redis store)', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, cookie, accept: 'application/json' } } })
+        targets.push({ key: 'session', name: 'moatless, session cookie (Redis store)', transport: 'http', moatless: true, proc: m, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, cookie, accept: 'application/json' } } })
       }
       if (want.has('bearer')) {
         const idToken = await idTokenFor(idp.issuer, 'alice', 'alice-password')
-        targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
+        targets.push({ key: 'bearer', name: 'moatless, bearer token', transport: 'http', moatless: true, proc: m, load: { url: `http://127.0.0.1:${ports.main}/page`, headers: { host, authorization: `Bearer ${idToken}`, accept: 'application/json' } } })
       }
     }
     if (want.has('session-logged')) {
       // The same as `session`, at the default log level: every decision line written (stdout, to /dev/null).
-      const m = await startMoatless(config({ port: ports.logged, adminPort: admin.logged, prefix: 'bench-logged:' }), { port: ports.logged, adminPort: admin.logged, level: 'info' })
-      procs.push({ kill: () => stopChild(m.child) })
+      const m = await restartable(async () => await startMoatless(config({ port: ports.logged, adminPort: admin.logged, prefix: 'bench-logged:' }), { port: ports.logged, adminPort: admin.logged, level: 'info' }))
+      procs.push(m)
       const cookie = await signedIn(await storeFor('bench-logged:'), fromOf('http', ports.logged))
-      targets.push({ key: 'session-logged', name: 'moatless, session cookie, every decision logged (level info)', transport: 'http', moatless: true, pid: m.pid, load: { url: `http://127.0.0.1:${ports.logged}/page`, headers: { host: `wiki.localhost:${ports.logged}`, cookie, accept: 'application/json' } } })
+      targets.push({ key: 'session-logged', name: 'moatless, session cookie, every decision logged (level info)', transport: 'http', moatless: true, proc: m, load: { url: `http://127.0.0.1:${ports.logged}/page`, headers: { host: `wiki.localhost:${ports.logged}`, cookie, accept: 'application/json' } } })
     }
     if (want.has('device')) {
       const store = await storeFor('bench-tls:')
@@ -313,10 +345,10 @@ ${o.device === true
         status: 'active', created_at: now, updated_at: now
       }
       await store.putDevice(device)
-      const m = await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls, level: LOG_LEVEL })
-      procs.push({ kill: () => stopChild(m.child) })
+      const m = await restartable(async () => await startMoatless(config({ port: ports.tls, adminPort: admin.tls, prefix: 'bench-tls:', tls: true, device: true }), { port: ports.tls, adminPort: admin.tls, level: LOG_LEVEL }))
+      procs.push(m)
       const cookie = await signedIn(store, fromOf('https', ports.tls))
-      const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, pid: m.pid, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }
+      const t: Target = { key: 'device', name: 'moatless over TLS, device cert (managed) + session', transport: 'tls', moatless: true, proc: m, load: { url: `https://127.0.0.1:${ports.tls}/page`, headers: { host: `wiki.localhost:${ports.tls}`, cookie, accept: 'application/json' }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) }
       // The rule must be what is exercised: without the device certificate the same session is refused.
       const without = await request(t.load.url, { headers: t.load.headers, dispatcher: tlsAgent(serverCa.cert) })
       await without.body.text()
@@ -348,9 +380,9 @@ ${o.device === true
       for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
         await watch.cut()
         const before = await commandStats(rc)
-        const cpuBefore = cpuMs(t.pid)
+        const cpuBefore = cpuMs(t.proc?.pid)
         const res = load({ ...t.load, duration: SECONDS, ...(t.fixedRate === undefined ? { connections: CONNECTIONS } : { connections: FIXED_RATE_CONNECTIONS, overallRate: t.fixedRate.rate }) })
-        const cpuAfter = cpuMs(t.pid)
+        const cpuAfter = cpuMs(t.proc?.pid)
         const commands = statsDelta(before, await commandStats(rc))
         const monitored = await watch.cut()
         const cpuUsPerRequest = cpuBefore === null || cpuAfter === null || res.total === 0 ? null : round((cpuAfter - cpuBefore) * 1000 / res.total, 1)
@@ -436,10 +468,17 @@ ${o.device === true
       const b = targets.find((x) => x.key === baseKey)
       if (t === undefined || b === undefined) continue
       const rounds: SideBySideRound[] = []
-      for (let r = 0; r < ROUNDS; r++) {
-        const cpu0 = [cpuMs(t.pid), cpuMs(b.pid)]
+      for (let r = 0; r < SIDE_RUNS; r++) {
+        if (r > 0) {
+          // Each run with both proxies started afresh (and warmed up): a process's JIT and heap
+          // layout are its own, and runs in one pair of processes agree with each other more
+          // than with another pair (see SideBySide).
+          await Promise.all([t.proc?.restart(), b.proc?.restart()])
+          await Promise.all([loadAsync({ ...t.load, duration: WARMUP_SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: WARMUP_SECONDS, connections: CONNECTIONS })])
+        }
+        const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
-        const cpu1 = [cpuMs(t.pid), cpuMs(b.pid)]
+        const cpu1 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.total === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.total, 1)
         const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
         rounds.push(row)
@@ -449,7 +488,7 @@ ${o.device === true
       const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
       sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3) })
     }
-    result.load = { rounds: ROUNDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide }
+    result.load = { rounds: ROUNDS, side_by_side_runs: SIDE_RUNS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide }
     for (const p of procs) await p.kill()
   }
 
@@ -590,7 +629,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare_same_transport_rounds.join(', ') || '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.cpu_us_per_request ?? '-'} | ${r.cpu_capacity_vs_bare ?? '-'} | ${r.redis_commands_per_request ?? '-'} |`),
       '')
     if (sideBySide.length > 0) {
-      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${ROUNDS} runs of ${SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
+      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run both proxies started afresh and warmed up for ${WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
         '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
