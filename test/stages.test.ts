@@ -51,33 +51,39 @@ t.test('a step that answers while it waits ends the flow too', async (t) => {
 })
 
 t.test('a step that throws, or whose promise rejects, goes to the error handler', async (t) => {
-  const { app: throws, ran: ranThrows } = await app((ran) => [
-    () => { ran.push('throws'); throw new Error('boom') },
-    () => { ran.push('after'); return undefined }
-  ])
-  const a = await throws.inject('/')
-  t.equal(a.statusCode, 500)
-  t.same(a.json(), { error: 'boom' })
-  t.same(ranThrows, ['throws'])
-
-  const { app: rejects, ran: ranRejects } = await app((ran) => [
-    () => { ran.push('rejects'); return Promise.reject(new Error('store down')) },
-    () => { ran.push('after'); return undefined }
-  ])
-  const b = await rejects.inject('/')
-  t.equal(b.statusCode, 500)
-  t.same(b.json(), { error: 'store down' })
-  t.same(ranRejects, ['rejects'])
-
-  // After a step that waited, the next one runs from the promise's callback, outside fastify's
-  // own try: its throw must still reach the error handler (not become an unhandled rejection).
-  const { app: later, ran: ranLater } = await app((ran) => [
-    () => { ran.push('waits'); return Promise.resolve() },
-    () => { ran.push('throws'); throw new Error('after a wait') },
-    () => { ran.push('after'); return undefined }
-  ])
-  const c = await later.inject('/')
-  t.equal(c.statusCode, 500)
-  t.same(c.json(), { error: 'after a wait' })
-  t.same(ranLater, ['waits', 'throws'])
+  type Steps = Parameters<typeof app>[0]
+  const cases: Array<{ name: string; steps: Steps; error: string; ran: string[] }> = [
+    {
+      name: 'throws',
+      steps: (ran) => [() => { ran.push('throws'); throw new Error('boom') }, () => { ran.push('after'); return undefined }],
+      error: 'boom',
+      ran: ['throws']
+    },
+    {
+      name: 'rejects',
+      steps: (ran) => [() => { ran.push('rejects'); return Promise.reject(new Error('store down')) }, () => { ran.push('after'); return undefined }],
+      error: 'store down',
+      ran: ['rejects']
+    },
+    {
+      // After a step that waited, the next one runs from the promise's callback, outside
+      // fastify's own try: its throw must still reach the error handler (not become an
+      // unhandled rejection).
+      name: 'throws after a wait',
+      steps: (ran) => [
+        () => { ran.push('waits'); return Promise.resolve() },
+        () => { ran.push('throws'); throw new Error('after a wait') },
+        () => { ran.push('after'); return undefined }
+      ],
+      error: 'after a wait',
+      ran: ['waits', 'throws']
+    }
+  ]
+  for (const c of cases) {
+    const { app: a, ran } = await app(c.steps)
+    const res = await a.inject('/')
+    t.equal(res.statusCode, 500, c.name)
+    t.same(res.json(), { error: c.error }, c.name)
+    t.same(ran, c.ran, `${c.name}: no later step ran`)
+  }
 })
