@@ -62,3 +62,65 @@ t.test('a quiet process line is written within the 200 ms interval, not held unt
   // Arrived long before the exit at 1.5 s (start-up included).
   t.ok((r.firstChunkAt as number) - r.started < 1400, `first output after ${(r.firstChunkAt as number) - r.started} ms`)
 })
+
+t.test('deferred lines (writeInfoLineSoon): pino\'s bytes, in order with direct lines, the time of the call', async (t) => {
+  const r = await run(`
+    import { createLogger, writeInfoLineSoon } from ${JSON.stringify(LOG)}
+    const log = createLogger()
+    const child = log.child({ component: 'c' })
+    for (let i = 0; i < 3000; i++) {
+      const fields = { i, s: 'é"\\\\' + 'y'.repeat(i % 50), n: i % 7 === 0 ? null : i / 8 }
+      writeInfoLineSoon(i % 3 === 0 ? child : log, fields, 'soon')
+      // Now and then a line written at once, and the same fields through pino itself.
+      if (i % 500 === 250) { log.warn({ i }, 'direct'); (i % 3 === 0 ? child : log).info(fields, 'pino') }
+    }
+    // Formatted 150 ms after the call (nothing runs meanwhile; the direct line makes it
+    // formatted): the line carries the time of the call.
+    await new Promise((resolve) => setImmediate(resolve))
+    const t0 = Date.now()
+    writeInfoLineSoon(log, { t0 }, 'timed')
+    const until = t0 + 150
+    while (Date.now() < until) { /* busy: no timer can format it earlier */ }
+    log.warn('after the wait')
+    writeInfoLineSoon(log, { last: true }, 'at exit')
+    process.exit(0)
+  `)
+  t.equal(r.code, 0, r.err)
+  const text = r.out.split('\n').filter((l) => l !== '')
+  const lines = text.map((l) => JSON.parse(l) as Record<string, unknown>)
+  const soon = lines.filter((l) => l.msg === 'soon')
+  t.equal(soon.length, 3000, 'every deferred line, once')
+  t.ok(soon.every((l, i) => l.i === i && l.s === 'é"\\' + 'y'.repeat(i % 50) && (i % 3 === 0) === (l.component === 'c')), 'in order, text and bindings intact')
+  // Each direct line sits after the deferred lines given before it and before those given after.
+  for (const l of lines.filter((x) => x.msg === 'direct')) {
+    const at = lines.indexOf(l)
+    t.equal(lines[at - 1]?.i, l.i, `direct line ${String(l.i)} after deferred line ${String(l.i)}`)
+    t.equal(lines[at + 2]?.i, (l.i as number) + 1, 'and before the next deferred line')
+  }
+  // The deferred line and pino's own line for the same fields differ only in msg (and maybe time).
+  const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '"time":""').replace('"msg":"soon"', '"msg":"pino"')
+  const pinoLines = text.filter((l) => l.includes('"msg":"pino"'))
+  t.equal(pinoLines.length, 6)
+  for (const p of pinoLines) {
+    const i = (JSON.parse(p) as { i: number }).i
+    const mine = text.find((l) => l.includes('"msg":"soon"') && (JSON.parse(l) as { i: number }).i === i) as string
+    t.equal(noTime(mine), noTime(p), `line ${i}: pino's bytes`)
+  }
+  const timed = lines.find((l) => l.msg === 'timed') as { time: string; t0: number }
+  const late = Date.parse(timed.time) - timed.t0
+  t.ok(late >= 0 && late < 100, `time of the call: ${late} ms after it (formatted >= 150 ms later)`)
+  t.equal(lines.indexOf(timed as unknown as Record<string, unknown>) + 1, lines.findIndex((l) => l.msg === 'after the wait'))
+  t.equal(lines.at(-1)?.msg, 'at exit', 'a deferred line given just before exit is written')
+})
+
+t.test('a quiet process\'s deferred line is written within the 200 ms interval', async (t) => {
+  const r = await run(`
+    import { createLogger, writeInfoLineSoon } from ${JSON.stringify(LOG)}
+    const log = createLogger()
+    writeInfoLineSoon(log, { n: 1 }, 'one deferred line')
+    setTimeout(() => process.exit(0), 1500)
+  `)
+  t.equal(r.code, 0, r.err)
+  t.match(r.out, /"msg":"one deferred line"/)
+  t.ok(r.firstChunkAt !== null && r.firstChunkAt - r.started < 1400, `first output after ${(r.firstChunkAt ?? 0) - r.started} ms`)
+})

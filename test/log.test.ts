@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
 import pino from 'pino'
-import { createLogger, isoTime, LazyRequestLogger, writeInfoLine } from '../src/log.js'
+import { createLogger, isoTime, LazyRequestLogger, writeInfoLine, writeInfoLineSoon } from '../src/log.js'
 
 function capture (): { lines: () => Record<string, unknown>[]; text: () => string; stream: Writable } {
   let text = ''
@@ -129,4 +129,17 @@ t.test('writeInfoLine writes the line pino would, bindings included', async (t) 
   const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '"time":""')
   for (let i = 0; i < lines.length; i += 2) t.equal(noTime(lines[i + 1] as string), noTime(lines[i] as string), `line ${i / 2}`)
   t.equal(JSON.parse(lines[lines.length - 1] as string).replica, 'one')
+})
+
+t.test('writeInfoLineSoon with any destination but the default one writes at once, as writeInfoLine', async (t) => {
+  const out = capture()
+  const log = createLogger({ level: 'info', destination: out.stream })
+  const fields = { request_id: 'r-1', app: 'wiki', path: '/a "b"', user: null, status: 200, duration: 0.5 }
+  writeInfoLineSoon(log, fields, 'decision')
+  writeInfoLine(log, fields, 'decision')
+  await new Promise((resolve) => setImmediate(resolve))
+  const [soon, now] = out.text().split('\n')
+  const noTime = (l: string | undefined): string => (l ?? '').replace(/"time":"[^"]*"/, '"time":""')
+  t.equal(noTime(soon), noTime(now))
+  t.match(soon, /"path":"\/a \\"b\\""/)
 })

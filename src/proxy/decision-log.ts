@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
 import type { DecisionSampler } from './decision-samples.js'
-import { writeInfoLine } from '../log.js'
+import { writeInfoLineSoon } from '../log.js'
 
 export interface DecisionLogOptions { log: Logger; metrics: Metrics; sampler?: DecisionSampler }
 
@@ -20,9 +20,10 @@ export function logDecision (req: FastifyRequest, status: number, log: Logger, m
   const decision = d?.decision ?? (ctx.site === 'auth' || ctx.internal !== null ? 'internal' : 'none')
   const app = ctx.app?.name ?? (ctx.site === 'auth' ? 'authenticate' : null)
   // Built only to be written: at a level above info the line would be dropped anyway. The
-  // same bytes as log.info({ ... }, 'decision'), written without pino's walk (writeInfoLine).
+  // same bytes as log.info({ ... }, 'decision'), written without pino's walk and formatted off
+  // the request, with the lines around it (writeInfoLineSoon).
   if (log.isLevelEnabled('info')) {
-    writeInfoLine(log, {
+    writeInfoLineSoon(log, {
       request_id: ctx.id,
       app,
       method: req.raw.method,
