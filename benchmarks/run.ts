@@ -43,7 +43,7 @@
  * Environment (all optional), to shorten runs while iterating:
  *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
  *   BENCH_TARGETS=direct,bare,bare-tls,session,session-logged,bearer,device   load targets (default all)
- *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target, each with both proxies started afresh
+ *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target; each after the first with both proxies started afresh
  *   BENCH_SIDE_WARMUP_SECONDS=5  their warm-up, both loaded at once (JIT still improves Moatless
  *                      by ~2 % between 6,000 and 40,000 requests: profile.ts, NOTES fourth round)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
@@ -133,6 +133,17 @@ async function restartable (start: () => Promise<{ child: ChildProcess }>): Prom
   }
   return p
 }
+
+/** A helper script (bare-proxy.mjs) as a Proc that starts again on the port it first got. */
+async function restartableScript (script: string, env: Record<string, string>): Promise<Proc & { port: number }> {
+  let port = 0
+  const proc = await restartable(async () => {
+    const started = await startScript(PROXY_CPU, script, { ...env, PORT: String(port) })
+    port = started.port
+    return started
+  })
+  return Object.assign(proc, { port })
+}
 /**
  * Side by side: a Moatless target and its bare baseline loaded at the same time, both proxies
  * pinned to the same CPU, so they share it (the scheduler gives each half) and whatever the
@@ -141,9 +152,9 @@ async function restartable (start: () => Promise<{ child: ChildProcess }>): Prom
  * Both are sent the same requests (the Moatless target's headers: Host, the session cookie or
  * bearer token, Accept); bare forwards them as they are. A browser sends its cookie to a bare
  * proxy too, so the difference is what deciding costs, not what parsing a cookie costs.
- * Every run starts both processes afresh: runs within one pair of processes agree within a
- * point or two, while pairs started minutes apart differed by up to 8 points (82-90 % for the
- * same build on this VM), so one pair's runs are not independent samples.
+ * Every run after the first starts both processes afresh: runs within one pair of processes
+ * agreed within a point or two, while invocations minutes apart gave 82.2, 83.4 and 86.7 % for
+ * the same build on this VM, so one pair's runs are not independent samples.
  */
 interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
 interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
@@ -300,23 +311,13 @@ ${o.device === true
     const targets: Target[] = []
     if (want.has('direct')) targets.push({ key: 'direct', name: 'direct (upstream)', transport: 'http', moatless: false, load: { url: `${upstream}/page`, headers: {} } })
     // The bare baselines always run: every ratio is taken against them.
-    let barePort = 0
-    const bare = await restartable(async () => {
-      const started = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, PORT: String(barePort) })
-      barePort = started.port
-      return started
-    })
+    const bare = await restartableScript('benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
     procs.push(bare)
-    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, proc: bare, load: { url: `http://127.0.0.1:${barePort}/page`, headers: {} } })
+    targets.push({ key: 'bare', name: 'bare @fastify/http-proxy', transport: 'http', moatless: false, proc: bare, load: { url: `http://127.0.0.1:${bare.port}/page`, headers: {} } })
     if (want.has('bare-tls') || want.has('device')) {
-      let tlsPort = 0
-      const bareTls = await restartable(async () => {
-        const started = await startScript(PROXY_CPU, 'benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa, PORT: String(tlsPort) })
-        tlsPort = started.port
-        return started
-      })
+      const bareTls = await restartableScript('benchmarks/bare-proxy.mjs', { UPSTREAM: upstream, TLS_CERT: certs.cert, TLS_KEY: certs.key, TLS_CLIENT_CA: certs.deviceCa })
       procs.push(bareTls)
-      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, proc: bareTls, load: { url: `https://127.0.0.1:${tlsPort}/page`, headers: { host: `wiki.localhost:${tlsPort}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
+      targets.push({ key: 'bare-tls', name: 'bare @fastify/http-proxy over TLS (client cert)', transport: 'tls', moatless: false, proc: bareTls, load: { url: `https://127.0.0.1:${bareTls.port}/page`, headers: { host: `wiki.localhost:${bareTls.port}` }, servername: 'wiki.localhost', tls: deviceTls }, dispatcher: tlsAgent(serverCa.cert, deviceCert) })
     }
     if (needsMain) {
       const m = await restartable(async () => await startMoatless(config({ port: ports.main, adminPort: admin.main, prefix: 'bench:' }), { port: ports.main, adminPort: admin.main, level: LOG_LEVEL, nodeArgs: PROXY_NODE_ARGS }))
