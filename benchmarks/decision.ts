@@ -6,7 +6,16 @@
  * Families (the JSON's `family`; a family is one thing measured at several sizes):
  *  - 'apps': host lookup + rule evaluation (`ruleset.lookupHost` + `evaluate`) against rule sets
  *    of 10 to 10,000 apps, requests for the same 10 apps (spread over the rule set) at every
- *    size. Data-structure scaling with the number of apps.
+ *    size. Data-structure scaling with the number of apps. The rule sets of all sizes are built
+ *    side by side (`ruleSetBuilder`: app k of each size compiled in turn), as the sessions of all
+ *    sizes are put in their caches interleaved (below), so that the 10 apps in use lie spread
+ *    over the same stretch of heap at every size.
+ *  - 'apps, each size compiled alone': the same, each rule set compiled on its own by
+ *    `compileRuleSet`, as a proxy compiles its config. Informational ('memory placement'): a
+ *    small rule set then lies packed in a few pages, a large one's apps lie spread (compiling
+ *    thousands of apps runs scavenges, which copy the survivors in the order the collector
+ *    finds them, not app by app), so its small sizes come out cheaper by where their objects
+ *    lie, not by how the lookup scales (benchmarks/NOTES-hot-path.md, fourth round).
  *  - 'sessions, 100 in use': `sessions.cached(id)` (the synchronous cache hit that
  *    src/authn/session-stage.ts makes on every signed-in request; `lookup` and the store are
  *    only for a miss) with 100 to 100,000 sessions live in the cache, requests from the same
@@ -74,8 +83,8 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { compileRuleSet, evaluate } from '../src/authz/index.js'
-import type { RuleSet } from '../src/authz/index.js'
+import { compileRuleSet, evaluate, ruleSetBuilder } from '../src/authz/index.js'
+import type { CompileResult, RuleSet } from '../src/authz/index.js'
 import { Sessions } from '../src/authn/sessions.js'
 import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
@@ -86,15 +95,18 @@ export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
 export const FLAT_TOLERANCE = 0.10
 
-export type Family = 'apps' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'other'
-export const FAMILIES = ['apps', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use'] as const
+export type Family = 'apps' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'other'
+export const FAMILIES = ['apps', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use'] as const
 /**
  * What a family's flatness is evidence of: 'data structure' = how the code scales (the issue's
  * target); 'memory latency' = the machine's cache/TLB misses on a working set larger than the
- * CPU caches (informational: shows what all users active costs, not how the code scales).
+ * CPU caches (informational: shows what all users active costs, not how the code scales);
+ * 'memory placement' = the same working set, packed or spread over the heap (informational).
  */
-export const FAMILY_MEASURES: Record<(typeof FAMILIES)[number], 'data structure' | 'memory latency'> = {
+export type Measure = 'data structure' | 'memory latency' | 'memory placement'
+export const FAMILY_MEASURES: Record<(typeof FAMILIES)[number], Measure> = {
   apps: 'data structure',
+  'apps, each size compiled alone': 'memory placement',
   'sessions, 100 in use': 'data structure',
   'sessions, all in use': 'memory latency',
   'decision, 100 in use': 'data structure',
@@ -128,7 +140,7 @@ export interface Flatness {
   /** true flat, false not flat, null inconclusive. */
   flat: boolean | null
   /** What this family's verdict is evidence of (see FAMILY_MEASURES). */
-  measures?: 'data structure' | 'memory latency'
+  measures?: Measure
 }
 export interface DecisionResult {
   /** Repetitions done (DECISION_REPS unless the time budget stopped them earlier). */
@@ -147,28 +159,45 @@ export interface DecisionResult {
   total_seconds?: number
 }
 
-function apps (n: number): AppConfig[] {
-  const out: AppConfig[] = []
-  for (let i = 0; i < n; i++) {
-    out.push(App.parse({
-      name: `app-${i}`,
-      from: `https://app-${i}.example.com`,
-      to: 'http://127.0.0.1:9000',
-      public_paths: ['/static/**'],
-      rules: [
-        { name: 'no-contractors-in-admin', deny: { groups: ['contractors'], paths: ['/admin/**'] } },
-        { name: 'engineers', allow: { groups: ['engineering'], methods: ['GET', 'POST'] } },
-        { name: 'staff-read', allow: { domains: ['example.com'], methods: ['GET', 'HEAD'] } }
-      ]
-    }))
-  }
-  return out
+function appConfig (i: number): AppConfig {
+  return App.parse({
+    name: `app-${i}`,
+    from: `https://app-${i}.example.com`,
+    to: 'http://127.0.0.1:9000',
+    public_paths: ['/static/**'],
+    rules: [
+      { name: 'no-contractors-in-admin', deny: { groups: ['contractors'], paths: ['/admin/**'] } },
+      { name: 'engineers', allow: { groups: ['engineering'], methods: ['GET', 'POST'] } },
+      { name: 'staff-read', allow: { domains: ['example.com'], methods: ['GET', 'HEAD'] } }
+    ]
+  })
 }
 
+function built (result: CompileResult): RuleSet {
+  if (!result.ok) throw new Error('compile failed')
+  return result.ruleset
+}
+
+/** A rule set of n apps, compiled alone (as a proxy compiles its config). */
 function compiled (n: number): RuleSet {
-  const c = compileRuleSet(apps(n), [])
-  if (!c.ok) throw new Error('compile failed')
-  return c.ruleset
+  return built(compileRuleSet(Array.from({ length: n }, (_, i) => appConfig(i)), []))
+}
+
+/**
+ * Rule sets of every size in `sizes`, built side by side: app k of each size is compiled in
+ * turn, spread evenly over the largest size's apps (as the session caches are filled below), so
+ * that at every size the apps lie spread over the same stretch of heap.
+ */
+function compiledSideBySide (sizes: readonly number[]): Map<number, RuleSet> {
+  const most = Math.max(...sizes)
+  const builders = sizes.map((n) => ({ n, builder: ruleSetBuilder([]) }))
+  for (let i = 0; i < most; i++) {
+    for (const { n, builder } of builders) {
+      const k = Math.floor((i * n) / most)
+      if (Math.floor(((i + 1) * n) / most) > k) builder.add(appConfig(k))
+    }
+  }
+  return new Map(builders.map(({ n, builder }) => [n, built(builder.build())]))
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
@@ -239,14 +268,13 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
   const identity: Identity = Object.freeze({ sub: 'u', email: 'alice@example.com', email_verified: true, groups: ['engineering'], claims: {}, via: 'session' })
   const runners: Runner[] = []
 
-  for (const n of APP_SIZES) {
-    const rs = compiled(n)
-    // The same request mix at every size: 10 apps in use, spread over the whole rule set, so
-    // only the number of configured apps changes (not how many different hosts are asked for).
+  // The same request mix at every size: 10 apps in use, spread over the whole rule set, so
+  // only the number of configured apps changes (not how many different hosts are asked for).
+  const decide = (family: Family, n: number, rs: RuleSet, how: string): Runner => {
     const hosts = Array.from({ length: 64 }, (_, i) => `app-${Math.floor(((i % 10) * n) / 10)}.example.com`)
-    runners.push({
-      name: `decide (lookupHost + evaluate), ${n} apps`,
-      family: 'apps',
+    return {
+      name: `decide (lookupHost + evaluate), ${n} apps${how}`,
+      family,
       size: n,
       iterations: 0,
       run: (iterations) => {
@@ -260,8 +288,10 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
         if (allowed !== iterations) throw new Error('not everything allowed: benchmark is wrong')
         return ns
       }
-    })
+    }
   }
+  for (const [n, rs] of compiledSideBySide(APP_SIZES)) runners.push(decide('apps', n, rs, ''))
+  for (const n of APP_SIZES) runners.push(decide('apps, each size compiled alone', n, compiled(n), ', compiled alone'))
 
   const sealer = new Sealer('bench-session-secret-0123456789abcdef-0123456789', 'cookie')
   const cookie = sealer.seal({ s: 'x'.repeat(43), o: 'https://wiki.example.com' })

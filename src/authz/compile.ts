@@ -74,6 +74,22 @@ function fromProblem (from: string, url: URL | undefined): string | undefined {
 }
 
 export function compileRuleSet (apps: AppConfig[], levelNames: string[]): CompileResult {
+  const builder = ruleSetBuilder(levelNames)
+  for (const app of apps) builder.add(app)
+  return builder.build()
+}
+
+/**
+ * compileRuleSet one app at a time: `add` compiles the next app of `apps:` (errors are
+ * collected, not thrown), `build` returns the result of all of them. The benchmark of the
+ * decision builds rule sets of several sizes side by side with it (benchmarks/decision.ts).
+ */
+export interface RuleSetBuilder {
+  add (app: AppConfig): void
+  build (): CompileResult
+}
+
+export function ruleSetBuilder (levelNames: string[]): RuleSetBuilder {
   const errors: CompileError[] = []
   const levels = ['none', ...levelNames]
   const levelRanks = new Map<string, number>()
@@ -95,7 +111,9 @@ export function compileRuleSet (apps: AppConfig[], levelNames: string[]): Compil
   const defaultPort = new Map<string, string>()
   const nameIndex = new Map<string, number>()
 
-  apps.forEach((app, i) => {
+  let count = 0
+  const add = (app: AppConfig): void => {
+    const i = count++
     const at = ['apps', i]
     if (nameIndex.has(app.name)) {
       errors.push({ path: [...at, 'name'], message: `duplicate app name "${app.name}" (also apps[${nameIndex.get(app.name)}])` })
@@ -156,31 +174,44 @@ export function compileRuleSet (apps: AppConfig[], levelNames: string[]): Compil
     compiled.push(app_)
     byHost.set(host, app_)
     defaultPort.set(host, DEFAULT_PORT[url.protocol] as string)
-  })
+  }
 
-  if (errors.length > 0) return { ok: false, errors }
+  let built = false
+  const build = (): CompileResult => {
+    if (built) throw new Error('ruleSetBuilder: build() was called already')
+    built = true
+    if (errors.length > 0) return { ok: false, errors }
 
-  const lookupHost = (hostHeader: string): CompiledApp | undefined => {
-    const key = hostHeader.toLowerCase()
-    const colon = plainHostColon(key)
-    if (colon === undefined) return undefined
-    const exact = byHost.get(key)
-    if (exact !== undefined) return exact
-    if (colon === -1) return undefined
-    // `host:80` is `host` for an http app, `host:443` for an https app.
-    const port = key.slice(colon + 1)
-    const bare = key.slice(0, colon)
-    return defaultPort.get(bare) === port ? byHost.get(bare) : undefined
+    const lookupHost = (hostHeader: string): CompiledApp | undefined => {
+      const key = hostHeader.toLowerCase()
+      const colon = plainHostColon(key)
+      if (colon === undefined) return undefined
+      const exact = byHost.get(key)
+      if (exact !== undefined) return exact
+      if (colon === -1) return undefined
+      // `host:80` is `host` for an http app, `host:443` for an https app.
+      const port = key.slice(colon + 1)
+      const bare = key.slice(0, colon)
+      return defaultPort.get(bare) === port ? byHost.get(bare) : undefined
+    }
+
+    return {
+      ok: true,
+      ruleset: Object.freeze({
+        apps: frozenArray(compiled),
+        byHost: frozenMap(byHost),
+        levels: frozenArray(levels),
+        lookupHost
+      })
+    }
   }
 
   return {
-    ok: true,
-    ruleset: Object.freeze({
-      apps: frozenArray(compiled),
-      byHost: frozenMap(byHost),
-      levels: frozenArray(levels),
-      lookupHost
-    })
+    add: (app) => {
+      if (built) throw new Error('ruleSetBuilder: add() after build()')
+      add(app)
+    },
+    build
   }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compileRuleSet, type CompileError } from '../../src/authz/index.js'
+import { compileRuleSet, ruleSetBuilder, type CompileError } from '../../src/authz/index.js'
 import { appConfig, LEVELS } from './fixtures.js'
 
 function errorsOf (apps: Record<string, unknown>[], levels = LEVELS): CompileError[] {
@@ -110,6 +110,25 @@ t.test('a valid rule set', async (t) => {
   t.throws(() => ruleset.byHost.delete('site.example'), TypeError)
   t.throws(() => ruleset.byHost.clear(), TypeError)
   t.equal(ruleset.byHost.get('site.example'), site)
+})
+
+t.test('ruleSetBuilder: one app at a time, as compileRuleSet; built once', async (t) => {
+  const configs = [
+    appConfig({ name: 'wiki', from: 'http://wiki.localhost:8080' }),
+    appConfig({ name: 'wiki', from: 'http://site.example', rules: [{ name: 'public-path', allow: { authenticated: true } }] })
+  ]
+  const builder = ruleSetBuilder(LEVELS)
+  for (const c of configs) builder.add(c)
+  const result = builder.build()
+  t.same(result, compileRuleSet(configs, LEVELS), 'the same errors, with the same paths, as compileRuleSet')
+  t.same(result.ok ? [] : result.errors.map((e) => e.path), [['apps', 1, 'name'], ['apps', 1, 'rules', 0, 'name']], 'paths count the apps added')
+  t.throws(() => builder.build(), /build\(\) was called already/)
+  t.throws(() => builder.add(configs[0]!), /add\(\) after build\(\)/)
+
+  const ok = ruleSetBuilder([])
+  ok.add(configs[0]!)
+  const built = ok.build()
+  t.equal(built.ok && built.ruleset.lookupHost('WIKI.localhost:8080')?.name, 'wiki')
 })
 
 t.test('an empty config compiles', async (t) => {
