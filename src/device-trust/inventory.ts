@@ -29,6 +29,11 @@ export class DeviceInventory {
   private readonly records: LRUCache<string, Cached<DeviceRecord>>
   /** One store read per device at a time, however many requests wait for it. */
   private readonly reads = new SingleFlight<DeviceRecord | null>()
+  /**
+   * The same per certificate: when a cached answer runs out, every request then in flight on the
+   * device's connections would otherwise ask the store at once (32 connections: 64 commands).
+   */
+  private readonly fingerprintReads = new SingleFlight<DeviceRecord | null>()
   /** Ids no device has, apart so that made-up ids cannot push real records out. */
   private readonly unknownIds: LRUCache<string, Cached<null>>
   /** fingerprint → device id. */
@@ -117,7 +122,7 @@ export class DeviceInventory {
     const gen = this.generation
     let record: DeviceRecord | null
     try {
-      record = await this.store.deviceByFingerprint(fingerprint)
+      record = await this.fingerprintReads.run(`${gen}:${fingerprint}`, async () => await this.store.deviceByFingerprint(fingerprint))
     } catch {
       return { status: 'unavailable' }
     }

@@ -157,6 +157,27 @@ t.test('steady state: no store round trip; device-changed evicts at once', async
   t.match(await h.trust.identify(byCert(unknown), alice), { id: 'laptop-2' }, 'newly enrolled certificate recognized at once')
 })
 
+t.test('when cached answers run out, requests in flight at once ask the store once', async (t) => {
+  const h = harness()
+  const start = clock
+  t.teardown(() => { clock = start })
+  await h.store.putDevice(laptop())
+  await settle()
+  const grade = async (evidence: DeviceEvidence): Promise<string[]> =>
+    (await Promise.all(Array.from({ length: 32 }, async () => await h.trust.identify(evidence, alice)))).map((d) => (d as { trust: string }).trust)
+  const cases: [string, () => void][] = [
+    ['first requests, nothing cached', () => {}],
+    ['the cached answers are past their 60 s', () => { clock += 61_000 }]
+  ]
+  for (const [name, before] of cases) {
+    before()
+    const calls = { ...h.calls }
+    t.same(await grade(byCert()), Array(32).fill('managed'), `${name}: all 32 graded`)
+    const delta = Object.fromEntries(Object.entries(h.calls).map(([k, v]) => [k, v - (calls[k] ?? 0)]).filter(([, v]) => v !== 0))
+    t.same(delta, { deviceByFingerprint: 1 }, `${name}: one store read for 32 requests`)
+  }
+})
+
 t.test('a posture report going stale lowers the grade without any event', async (t) => {
   const h = harness()
   await h.store.putDevice(laptop())
