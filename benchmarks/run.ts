@@ -22,7 +22,10 @@
  *            figures are the median of its rounds. Then side by side: each Moatless target and
  *            its bare baseline loaded at the same time, both proxies on the same CPU, so drift
  *            hits both in the same instant, both sent the same requests (the Moatless target's
- *            headers); their req/s ratio is the one the targets use. Latency percentiles are exact (every 2xx
+ *            headers); their req/s ratio is the one the targets use. Last, session and bare
+            side by side at half of BENCH_FIXED_RATE each (the same load in total): the p99
+            difference the targets use.
+            Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -47,7 +50,8 @@
  *   BENCH_SIDE_WARMUP_SECONDS=5  their warm-up, both loaded at once (JIT still improves Moatless
  *                      by ~2 % between 6,000 and 40,000 requests: profile.ts, NOTES fourth round)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
- *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session; 0: skip them)
+ *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session, interleaved and
+ *     side by side; 0: skip them)
  *   BENCH_PROXY_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the session/bearer proxy)
  *   BENCH_LOG_LEVEL=warn  (log level of the `session`, `bearer` proxy; `session-logged` always runs at info, the
  *     default, writing every decision line to /dev/null)
@@ -158,6 +162,14 @@ async function restartableScript (script: string, env: Record<string, string>): 
  */
 interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
 interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
+/**
+ * Latency side by side: the session target and bare offered the same fixed rate at the same
+ * time (same CPU, same requests), so a stall of the VM lands in both runs' tails at once. At
+ * this rate neither proxy is saturated, so p99 - bare's p99 is the latency the decision adds,
+ * not queueing (saturated, p99 is about connections / req/s: a proxy at 90 % of bare's req/s
+ * has a p99 about 11 % higher, whatever its own latency).
+ */
+interface LatencySideBySide { key: string; base: string; rate: number; connections: number; runs: { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number }[]; p99_over_bare_ms: number }
 
 interface TargetSummary {
   key: string
@@ -301,6 +313,7 @@ ${o.device === true
   const result: Record<string, unknown> = { date: new Date().toISOString(), machine, phases: [...PHASES] }
   let summary: TargetSummary[] = []
   let sideBySide: SideBySide[] = []
+  let latencySide: LatencySideBySide | null = null
   let idleCommandsPerSecond: number | null = null
 
   // ---------------------------------------------------------------- load
@@ -492,7 +505,24 @@ ${o.device === true
       const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
       sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3) })
     }
-    result.load = { rounds: ROUNDS, side_by_side_runs: SIDE_RUNS, side_by_side_warmup_seconds: SIDE_WARMUP_SECONDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide }
+
+    // Latency side by side at a fixed rate (see LatencySideBySide), with the pair as the last
+    // side-by-side run left it (started afresh and warm).
+    const ts = targets.find((x) => x.key === 'session')
+    const tb = targets.find((x) => x.key === 'bare')
+    if (FIXED_RATE > 0 && ts !== undefined && tb !== undefined) {
+      const runs: LatencySideBySide['runs'] = []
+      for (let r = 0; r < SIDE_RUNS; r++) {
+        // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
+        const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, overallRate: FIXED_RATE / 2 }
+        const [x, y] = await Promise.all([loadAsync({ ...ts.load, ...at }), loadAsync({ ...tb.load, headers: ts.load.headers, ...at })])
+        const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
+        runs.push({ p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: round(x.p99 - y.p99, 2), requests: x.total, base_requests: y.total })
+        console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${ts.name} p50 ${x.p50} ms, p99 ${x.p99} ms | bare p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${x.p99 >= y.p99 ? '+' : ''}${round(x.p99 - y.p99, 2)} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+      }
+      latencySide = { key: 'session', base: 'bare', rate: FIXED_RATE / 2, connections: FIXED_RATE_CONNECTIONS / 2, runs, p99_over_bare_ms: round(median(runs.map((r) => r.p99_over_ms)), 2) }
+    }
+    result.load = { rounds: ROUNDS, side_by_side_runs: SIDE_RUNS, side_by_side_warmup_seconds: SIDE_WARMUP_SECONDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide, latency_side_by_side: latencySide }
     for (const p of procs) await p.kill()
   }
 
@@ -535,10 +565,10 @@ ${o.device === true
   }
 
   // ---------------------------------------------------------------- report
-  const targetsBlock = targetLines(summary, sideBySide, decision, signin, rss)
+  const targetsBlock = targetLines(summary, sideBySide, latencySide, decision, signin, rss)
   result.targets_met = targetsBlock.rows
   result.duration_s = Math.round((Date.now() - started) / 1000)
-  const md = report(result, machine, summary, sideBySide, idleCommandsPerSecond, decision, signin, rss, targetsBlock.text)
+  const md = report(result, machine, summary, sideBySide, latencySide, idleCommandsPerSecond, decision, signin, rss, targetsBlock.text)
   writeFileSync('benchmarks/results/latest.json', JSON.stringify(result, null, 2) + '\n')
   writeFileSync('benchmarks/results/latest.md', md)
   console.log('\n' + md)
@@ -558,7 +588,7 @@ function tlsAgent (ca: string, cert?: { cert: string; key: string }): Agent {
 
 interface TargetRow { target: string; measured: string; goal: string; met: boolean | null; inconclusive?: boolean }
 
-function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
+function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latencySide: LatencySideBySide | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
   const rows: TargetRow[] = []
   const s = summary.find((x) => x.key === 'session')
   const bare = summary.find((x) => x.key === 'bare')
@@ -571,12 +601,26 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], decisi
     : { target: 'session: req/s vs bare proxy', measured: `side by side ${(sbs.ratio * 100).toFixed(1)} % (runs: ${sbs.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${sbs.cpu_ratio === null ? '' : `; by CPU per request ${(sbs.cpu_ratio * 100).toFixed(1)} %`})${interleaved === null ? '' : `; ${interleaved}`}`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: sbs.ratio >= GOAL.rpsVsBare })
   const logged = sideBySide.find((x) => x.key === 'session-logged')
   if (logged !== undefined) rows.push({ target: 'session, every decision logged (info): req/s vs bare', measured: `side by side ${(logged.ratio * 100).toFixed(1)} % (runs: ${logged.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${logged.cpu_ratio === null ? '' : `; by CPU per request ${(logged.cpu_ratio * 100).toFixed(1)} %`})`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: logged.ratio >= GOAL.rpsVsBare })
+  const ms = (x: number): string => `${x >= 0 ? '+' : ''}${x} ms`
   const sr = summary.find((x) => x.key === 'session@rate')
   const br = summary.find((x) => x.key === 'bare@rate')
-  for (const [label, x, b] of [[`session: p99 over bare, saturated (${CONNECTIONS} connections)`, s, bare], [`session: p99 over bare, at a fixed ${FIXED_RATE} req/s`, sr, br]] as const) {
-    rows.push(x === undefined || b === undefined || x.p99_over_bare_same_transport_ms === null
-      ? { target: label, measured: 'not measured', goal: `<= ${GOAL.p99OverBareMs} ms`, met: null }
-      : { target: label, measured: `${x.p99_over_bare_same_transport_ms >= 0 ? '+' : ''}${x.p99_over_bare_same_transport_ms} ms (${x.p99_ms} vs ${b.p99_ms} ms)`, goal: `<= ${GOAL.p99OverBareMs} ms`, met: x.p99_over_bare_same_transport_ms <= GOAL.p99OverBareMs })
+  const interleavedP99 = (x: TargetSummary | undefined, b: TargetSummary | undefined): string | null =>
+    x === undefined || b === undefined || x.p99_over_bare_same_transport_ms === null ? null : `interleaved rounds ${ms(x.p99_over_bare_same_transport_ms)} (medians ${x.p99_ms} vs ${b.p99_ms} ms)`
+  {
+    const label = `session: p99 over bare, at a fixed rate (side by side ${FIXED_RATE / 2} req/s each; interleaved ${FIXED_RATE})`
+    const other = interleavedP99(sr, br)
+    rows.push(latencySide === null
+      ? { target: label, measured: other ?? 'not measured', goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: null }
+      : { target: label, measured: `side by side ${ms(latencySide.p99_over_bare_ms)} (runs: ${latencySide.runs.map((r) => `${r.p99_ms} vs ${r.base_p99_ms}`).join(', ')} ms)${other === null ? '' : `; ${other}`}`, goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: latencySide.p99_over_bare_ms <= GOAL.p99OverBareMs })
+  }
+  {
+    // Saturated, p99 is mostly queueing: about connections / req/s, so it follows the req/s ratio.
+    const label = `session: p99 over bare, saturated (${CONNECTIONS} connections)`
+    const sideP99 = sbs === undefined ? null : round(median(sbs.rounds.map((r) => r.p99_ms - r.base_p99_ms)), 2)
+    const other = interleavedP99(s, bare)
+    rows.push(sideP99 === null || sbs === undefined
+      ? { target: label, measured: other ?? 'not measured', goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: null }
+      : { target: label, measured: `side by side ${ms(sideP99)} (runs: ${sbs.rounds.map((r) => `${r.p99_ms} vs ${r.base_p99_ms}`).join(', ')} ms; at ${(sbs.ratio * 100).toFixed(1)} % of bare's req/s, queueing alone adds ~${(100 / sbs.ratio - 100).toFixed(0)} % to a saturated p99)${other === null ? '' : `; ${other}`}`, goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: sideP99 <= GOAL.p99OverBareMs })
   }
   const moat = summary.filter((x) => x.redis_request_path_per_request !== null)
   rows.push(moat.length === 0
@@ -625,7 +669,7 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], decisi
   return { rows, text }
 }
 
-function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], sideBySide: SideBySide[], idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
+function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], sideBySide: SideBySide[], latencySide: LatencySideBySide | null, idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
   const out: string[] = [`Measured ${result.date as string} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}${hasTaskset ? '; proxies pinned to CPU 0, upstream and autocannon to CPU 1' : ''}; whole run ${result.duration_s as number} s.`, '']
   if (summary.length > 0) {
     out.push(`Load: ${ROUNDS} interleaved rounds of ${SECONDS} s per target (every other round in reverse order) after a ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections as fast as they go (fixed-rate rows: ${FIXED_RATE_CONNECTIONS} connections, ${FIXED_RATE} req/s in total, compared with bare at the same rate), 1 KiB responses; latency from every 2xx response. req/s, p50, p99 and CPU: medians of the rounds. Ratios and "p99 over bare": taken within each round, then the median of the rounds (so drift between rounds cancels). CPU µs/request: the proxy process's user + system time over the run / its requests (/proc); "by CPU" = bare's CPU per request / the target's: requests per CPU-second relative to bare.`, '',
@@ -637,6 +681,11 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run after the first both proxies started afresh and warmed up together for ${SIDE_WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
         '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
+    }
+    if (latencySide !== null) {
+      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, the pair of the last side-by-side run), same CPU, same requests. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
+        '| run | requests (target / bare) | p50 ms (target / bare) | p99 ms (target / bare) | p99 over bare |', '|---:|---|---|---|---:|',
+        ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
     }
     const bad = summary.filter((r) => r.not_2xx > 0)
     if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
