@@ -10,6 +10,9 @@
  *    side by side (`ruleSetBuilder`: app k of each size compiled in turn), as the sessions of all
  *    sizes are put in their caches interleaved (below), so that the 10 apps in use lie spread
  *    over the same stretch of heap at every size.
+ *  - 'apps: lookupHost alone', 'apps: evaluate alone': the two halves of 'apps' timed apart
+ *    (same rule sets, same hosts). Each half's own scaling; their sum can step where they do
+ *    not, when the two working sets together outgrow the L1 data cache.
  *  - 'apps, each size compiled alone': the same, each rule set compiled on its own by
  *    `compileRuleSet`, as a proxy compiles its config. Informational ('memory placement'): a
  *    small rule set then lies packed in a few pages, a large one's apps lie spread (compiling
@@ -84,7 +87,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { compileRuleSet, evaluate, ruleSetBuilder } from '../src/authz/index.js'
-import type { CompileResult, RuleSet } from '../src/authz/index.js'
+import type { CompiledApp, CompileResult, RuleSet } from '../src/authz/index.js'
 import { Sessions } from '../src/authn/sessions.js'
 import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
@@ -95,8 +98,8 @@ export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
 export const FLAT_TOLERANCE = 0.10
 
-export type Family = 'apps' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'other'
-export const FAMILIES = ['apps', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use'] as const
+export type Family = 'apps' | 'apps: lookupHost alone' | 'apps: evaluate alone' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'other'
+export const FAMILIES = ['apps', 'apps: lookupHost alone', 'apps: evaluate alone', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use'] as const
 /**
  * What a family's flatness is evidence of: 'data structure' = how the code scales (the issue's
  * target); 'memory latency' = the machine's cache/TLB misses on a working set larger than the
@@ -106,6 +109,8 @@ export const FAMILIES = ['apps', 'apps, each size compiled alone', 'sessions, 10
 export type Measure = 'data structure' | 'memory latency' | 'memory placement'
 export const FAMILY_MEASURES: Record<(typeof FAMILIES)[number], Measure> = {
   apps: 'data structure',
+  'apps: lookupHost alone': 'data structure',
+  'apps: evaluate alone': 'data structure',
   'apps, each size compiled alone': 'memory placement',
   'sessions, 100 in use': 'data structure',
   'sessions, all in use': 'memory latency',
@@ -159,10 +164,13 @@ export interface DecisionResult {
   total_seconds?: number
 }
 
+/** app-00042: the same length at every size, so a bigger rule set does not mean longer host names. */
+const appName = (i: number): string => `app-${String(i).padStart(5, '0')}`
+
 function appConfig (i: number): AppConfig {
   return App.parse({
-    name: `app-${i}`,
-    from: `https://app-${i}.example.com`,
+    name: appName(i),
+    from: `https://${appName(i)}.example.com`,
     to: 'http://127.0.0.1:9000',
     public_paths: ['/static/**'],
     rules: [
@@ -271,7 +279,7 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
   // The same request mix at every size: 10 apps in use, spread over the whole rule set, so
   // only the number of configured apps changes (not how many different hosts are asked for).
   const decide = (family: Family, n: number, rs: RuleSet, how: string): Runner => {
-    const hosts = Array.from({ length: 64 }, (_, i) => `app-${Math.floor(((i % 10) * n) / 10)}.example.com`)
+    const hosts = Array.from({ length: 64 }, (_, i) => `${appName(Math.floor(((i % 10) * n) / 10))}.example.com`)
     return {
       name: `decide (lookupHost + evaluate), ${n} apps${how}`,
       family,
@@ -290,7 +298,45 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
       }
     }
   }
-  for (const [n, rs] of compiledSideBySide(APP_SIZES)) runners.push(decide('apps', n, rs, ''))
+  // The two halves of 'apps' timed apart: each scales on its own; together, at 10 apps the
+  // host table (7 cache lines) and the rules of the 10 apps in use fit in the L1 data cache.
+  const halves = (n: number, rs: RuleSet): Runner[] => {
+    const hosts = Array.from({ length: 64 }, (_, i) => `${appName(Math.floor(((i % 10) * n) / 10))}.example.com`)
+    const apps = hosts.map((h) => rs.lookupHost(h))
+    if (apps.some((a) => a === undefined)) throw new Error('a host is not found: benchmark is wrong')
+    const timed = (loop: (iterations: number) => number) => (iterations: number): number => {
+      const start = process.hrtime.bigint()
+      const done = loop(iterations)
+      const ns = Number(process.hrtime.bigint() - start) / iterations
+      if (done !== iterations) throw new Error('not every host found / request allowed: benchmark is wrong')
+      return ns
+    }
+    return [
+      {
+        name: `lookupHost alone, ${n} apps`,
+        family: 'apps: lookupHost alone',
+        size: n,
+        iterations: 0,
+        run: timed((iterations) => {
+          let found = 0
+          for (let i = 0; i < iterations; i++) if (rs.lookupHost(hosts[i & 63] as string) !== undefined) found++
+          return found
+        })
+      },
+      {
+        name: `evaluate alone, ${n} apps`,
+        family: 'apps: evaluate alone',
+        size: n,
+        iterations: 0,
+        run: timed((iterations) => {
+          let allowed = 0
+          for (let i = 0; i < iterations; i++) if (evaluate(apps[i & 63] as CompiledApp, { identity, device: NO_DEVICE, method: 'GET', path: '/docs/page', sourceIp: '10.0.0.1' }).decision === 'allow') allowed++
+          return allowed
+        })
+      }
+    ]
+  }
+  for (const [n, rs] of compiledSideBySide(APP_SIZES)) runners.push(decide('apps', n, rs, ''), ...halves(n, rs))
   for (const n of APP_SIZES) runners.push(decide('apps, each size compiled alone', n, compiled(n), ', compiled alone'))
 
   const sealer = new Sealer('bench-session-secret-0123456789abcdef-0123456789', 'cookie')
@@ -309,7 +355,7 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
 
   // The rule set of the whole-decision cases: 10 apps, requests for all 10 in turn.
   const rs10 = compiled(10)
-  const hosts10 = Array.from({ length: 10 }, (_, i) => `app-${i}.example.com`)
+  const hosts10 = Array.from({ length: 10 }, (_, i) => `${appName(i)}.example.com`)
 
   const stores: MemoryStore[] = []
   const built: { n: number; sessions: Sessions; ids: string[] }[] = []

@@ -628,6 +628,8 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     : { target: 'Redis commands per request (steady state)', measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; '), goal: `< ${GOAL.redisPerRequest} on the request path`, met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) })
   const labels: Record<string, string> = {
     apps: 'decision flat, 10 -> 10,000 apps',
+    'apps: lookupHost alone': '  of which lookupHost alone',
+    'apps: evaluate alone': '  of which evaluate alone',
     'apps, each size compiled alone': '  the same, each size compiled alone (memory placement)',
     'decision, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use)',
     'sessions, 100 in use': '  of which the session lookup alone',
