@@ -7,7 +7,7 @@
 import type { AppConfig } from '../config/schema.js'
 import { compileCondition } from './condition.js'
 import { compileGlobList } from './glob.js'
-import type { CompileContext, CompileError, Criterion } from './types.js'
+import type { CompileContext, CompileError, Criterion, DecisionInput } from './types.js'
 
 export type { CompileError } from './types.js'
 
@@ -17,6 +17,8 @@ export interface CompiledRule {
   /** Position in the app's `rules:`. */
   readonly index: number
   readonly condition: Criterion
+  /** `condition.test`, held on the rule itself: one object fewer to read per rule tested. */
+  readonly test: (input: DecisionInput) => boolean
 }
 
 export interface CompiledApp {
@@ -155,7 +157,7 @@ export function ruleSetBuilder (levelNames: string[]): RuleSetBuilder {
       }
       const effect = rule.allow !== undefined ? 'allow' : 'deny'
       const condition = compileCondition((rule.allow ?? rule.deny)!, [...ruleAt, effect], ctx)
-      if (condition !== undefined) rules.push(Object.freeze({ name: rule.name, effect, index: j, condition }))
+      if (condition !== undefined) rules.push(Object.freeze({ name: rule.name, effect, index: j, condition, test: condition.test }))
     })
 
     if (errors.length > 0 || url === undefined || publicPaths === undefined) return

@@ -27,7 +27,7 @@ export function evaluate (app: CompiledApp, input: DecisionInput): Decision {
 function firstMatch (rules: readonly CompiledRule[], input: DecisionInput): CompiledRule | undefined {
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i] as CompiledRule
-    if (rule.condition.test(input)) return rule
+    if (rule.test(input)) return rule
   }
   return undefined
 }
