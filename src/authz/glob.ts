@@ -177,10 +177,12 @@ export function compileGlobList (sources: readonly string[], path: ConfigPath, c
     }
   })
   if (!ok) return undefined
+  // The match functions themselves, not the globs holding them: one object fewer to read per glob.
+  const matchers = globs.map((g) => g.matches)
   return Object.freeze({
     sources: Object.freeze([...sources]),
     matches: (p: string) => {
-      for (let i = 0; i < globs.length; i++) if ((globs[i] as Glob).matches(p)) return true
+      for (let i = 0; i < matchers.length; i++) if ((matchers[i] as Glob['matches'])(p)) return true
       return false
     },
     firstMatch: (p: string) => globs.find((g) => g.matches(p))?.source

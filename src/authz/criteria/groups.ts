@@ -12,7 +12,12 @@ export function compileGroups (values: string[], path: ConfigPath, ctx: CompileC
   return leaf({
     kind: 'subject',
     description: `member of ${values.length === 1 ? values[0] : `one of ${listOf(values)}`}`,
-    test: (input) => input.identity !== null && firstMember(input.identity.groups) !== undefined,
+    test: (input) => {
+      if (input.identity === null) return false
+      const groups = input.identity.groups
+      for (let i = 0; i < groups.length; i++) if (wanted.has(groups[i] as string)) return true
+      return false
+    },
     unmet: (input) => {
       const has = input.identity?.groups ?? []
       return {
