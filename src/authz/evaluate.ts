@@ -5,13 +5,16 @@
  * lacked.
  */
 import type { Decision } from '../context.js'
-import type { CompiledApp, CompiledRule } from './compile.js'
+import { frozenDecision, type CompiledApp, type CompiledRule } from './compile.js'
 import type { DecisionInput } from './types.js'
 
 export type { DecisionInput } from './types.js'
 
+/** Shared by every request on a public path (frozen, as the allow rules' decisions). */
+const PUBLIC_PATH = frozenDecision('allow', 'public-path')
+
 export function evaluate (app: CompiledApp, input: DecisionInput): Decision {
-  if (app.isPublicPath(input.path)) return { decision: 'allow', rule: 'public-path', reasons: [] }
+  if (app.isPublicPath(input.path)) return PUBLIC_PATH
   if (input.identity === null) {
     return { decision: 'unauthenticated', rule: 'authentication-required', reasons: ['user-unauthenticated: needs a signed-in user'] }
   }
@@ -20,7 +23,7 @@ export function evaluate (app: CompiledApp, input: DecisionInput): Decision {
     return { decision: 'deny', rule: deny.name, reasons: [`${deny.name}: ${deny.condition.matched(input)}`] }
   }
   const allow = firstMatch(app.allowRules, input)
-  if (allow !== undefined) return { decision: 'allow', rule: allow.name, reasons: [] }
+  if (allow !== undefined) return allow.allowed ?? { decision: 'allow', rule: allow.name, reasons: [] }
   return { decision: 'deny', rule: 'default-deny', reasons: defaultDenyReasons(app, input) }
 }
 

@@ -124,6 +124,23 @@ t.test('first matching rule of each effect decides, in config order', async (t) 
   t.equal(evaluate(app, request({ identity: user() })).rule, 'allow-all')
 })
 
+t.test('allow decisions are made once per rule and shared: frozen, so no request can change another\'s', async (t) => {
+  const cases = [
+    ['public path', { path: '/static/app.css' }, 'public-path'],
+    ['allow rule', { identity: staff, method: 'GET', path: '/docs' }, 'staff-can-read']
+  ] as const
+  for (const [name, input, rule] of cases) {
+    const a = evaluate(wiki, request(input))
+    const b = evaluate(wiki, request({ ...input, path: `${input.path}/other` }))
+    t.same(a, { decision: 'allow', rule, reasons: [] }, name)
+    t.equal(a, b, `${name}: one object for both requests`)
+    t.ok(Object.isFrozen(a) && Object.isFrozen(a.reasons), `${name}: frozen`)
+    t.throws(() => { a.reasons.push('x') }, TypeError, `${name}: its reasons cannot grow`)
+  }
+  const denied = evaluate(wiki, request({ identity: outsider, method: 'GET', path: '/docs' }))
+  t.not(denied, evaluate(wiki, request({ identity: outsider, method: 'GET', path: '/docs' })), 'a denial (with its reasons) is made per request')
+})
+
 t.test('all_of / any_of / not nesting', async (t) => {
   const app = compileApp({
     rules: [
