@@ -47,7 +47,7 @@
  *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
  *   BENCH_TARGETS=direct,bare,bare-tls,session,session-logged,bearer,device   load targets (default all)
  *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target; each after the first with both proxies started afresh
- *   BENCH_SIDE_WARMUP_SECONDS=5  their warm-up, both loaded at once (JIT still improves Moatless
+ *   BENCH_SIDE_WARMUP_SECONDS=5  the warm-up before each of them (the first too), both loaded at once (JIT still improves Moatless
  *                      by ~2 % between 6,000 and 40,000 requests: profile.ts, NOTES fourth round)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session, interleaved and
@@ -486,13 +486,15 @@ ${o.device === true
       if (t === undefined || b === undefined) continue
       const rounds: SideBySideRound[] = []
       for (let r = 0; r < SIDE_RUNS; r++) {
-        if (r > 0) {
-          // Each run with both proxies started afresh (and warmed up): a process's JIT and heap
-          // layout are its own, and runs in one pair of processes agree with each other more
-          // than with another pair (see SideBySide).
-          await Promise.all([t.proc?.restart(), b.proc?.restart()])
-          await Promise.all([loadAsync({ ...t.load, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS })])
-        }
+        // Each run after the first with both proxies started afresh: a process's JIT and heap
+        // layout are its own, and runs in one pair of processes agree with each other more
+        // than with another pair (see SideBySide).
+        if (r > 0) await Promise.all([t.proc?.restart(), b.proc?.restart()])
+        // And every run warmed up, the first too: by then this target's proxy has been idle for
+        // minutes (the other targets' runs), while its baseline has just been loaded. Without
+        // it, the bearer target's first run was its lowest in all four invocations of one
+        // evening (71.1, 71.8, 71.0, 74.0 %; its other runs 77.6-95.9 %).
+        await Promise.all([loadAsync({ ...t.load, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS })])
         const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
         const cpu1 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
@@ -680,7 +682,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare_same_transport_rounds.join(', ') || '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.cpu_us_per_request ?? '-'} | ${r.cpu_capacity_vs_bare ?? '-'} | ${r.redis_commands_per_request ?? '-'} |`),
       '')
     if (sideBySide.length > 0) {
-      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run after the first both proxies started afresh and warmed up together for ${SIDE_WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
+      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run after the first both proxies started afresh, and before every run both warmed up together for ${SIDE_WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
         '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
