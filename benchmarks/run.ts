@@ -46,8 +46,8 @@
  * Environment (all optional), to shorten runs while iterating:
  *   BENCH_PHASES=load,decision,signin,rss   phases to run (default all)
  *   BENCH_TARGETS=direct,bare,bare-tls,session,session-logged,bearer,device   load targets (default all)
- *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target; each after the first with both proxies started afresh
- *   BENCH_SIDE_WARMUP_SECONDS=5  the warm-up before each of them (the first too), both loaded at once (JIT still improves Moatless
+ *   BENCH_SIDE_RUNS=5  side-by-side runs per Moatless target; each with both proxies started afresh
+ *   BENCH_SIDE_WARMUP_SECONDS=5  the warm-up before each of them, both loaded at once (JIT still improves Moatless
  *                      by ~2 % between 6,000 and 40,000 requests: profile.ts, NOTES fourth round)
  *   BENCH_ROUNDS=3  BENCH_SECONDS=5  BENCH_WARMUP_SECONDS=2  BENCH_CONNECTIONS=32
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session, interleaved and
@@ -156,7 +156,7 @@ async function restartableScript (script: string, env: Record<string, string>): 
  * Both are sent the same requests (the Moatless target's headers: Host, the session cookie or
  * bearer token, Accept); bare forwards them as they are. A browser sends its cookie to a bare
  * proxy too, so the difference is what deciding costs, not what parsing a cookie costs.
- * Every run after the first starts both processes afresh: runs within one pair of processes
+ * Every run starts both processes afresh: runs within one pair of processes
  * agreed within a point or two, while invocations minutes apart gave 82.2, 83.4 and 86.7 % for
  * the same build on this VM, so one pair's runs are not independent samples.
  */
@@ -486,14 +486,15 @@ ${o.device === true
       if (t === undefined || b === undefined) continue
       const rounds: SideBySideRound[] = []
       for (let r = 0; r < SIDE_RUNS; r++) {
-        // Each run after the first with both proxies started afresh: a process's JIT and heap
-        // layout are its own, and runs in one pair of processes agree with each other more
-        // than with another pair (see SideBySide).
-        if (r > 0) await Promise.all([t.proc?.restart(), b.proc?.restart()])
-        // And every run warmed up, the first too: by then this target's proxy has been idle for
-        // minutes (the other targets' runs), while its baseline has just been loaded. Without
-        // it, the bearer target's first run was its lowest in all four invocations of one
-        // evening (71.1, 71.8, 71.0, 74.0 %; its other runs 77.6-95.9 %).
+        // Every run with both proxies started afresh and warmed up together: a process's JIT and
+        // heap layout are its own, and runs in one pair of processes agree with each other more
+        // than with another pair (see SideBySide). The first run too: by then the processes of
+        // the interleaved rounds have been idle for minutes (the other targets' runs), or, for
+        // the first target, just loaded. Reused, the first run was the bearer target's lowest
+        // in all four invocations of one evening (71.1, 71.8, 71.0, 74.0 %; its other runs
+        // 77.6-95.9 %) and the session's highest in all four (93.3-96.6 %); a 5 s warm-up before
+        // it did not make it like the others (session at info: 73.2 % against 77.6-86.7 %).
+        await Promise.all([t.proc?.restart(), b.proc?.restart()])
         await Promise.all([loadAsync({ ...t.load, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS })])
         const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
@@ -682,7 +683,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       ...summary.map((r) => `| ${r.target} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.vs_bare_same_transport ?? '-'} | ${r.vs_bare_same_transport_rounds.join(', ') || '-'} | ${r.vs_bare ?? '-'} | ${r.vs_direct ?? '-'} | ${r.p99_over_bare_same_transport_ms === null ? '-' : `${r.p99_over_bare_same_transport_ms} ms`} | ${r.cpu_us_per_request ?? '-'} | ${r.cpu_capacity_vs_bare ?? '-'} | ${r.redis_commands_per_request ?? '-'} |`),
       '')
     if (sideBySide.length > 0) {
-      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run after the first both proxies started afresh, and before every run both warmed up together for ${SIDE_WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
+      out.push(`Side by side: each Moatless target loaded at the same time as its bare baseline (${CONNECTIONS} connections each, ${SIDE_RUNS} runs of ${SECONDS} s, for each run both proxies started afresh and warmed up together for ${SIDE_WARMUP_SECONDS} s), both proxies pinned to the same CPU, so the scheduler gives each half of it and whatever the machine does hits both at the same instant. Both are sent the same requests: the Moatless target's headers (Host, the session cookie or bearer token, Accept), which bare forwards as they are. The req/s ratio is then bare's cost per request / Moatless's: the share of bare's throughput Moatless keeps. Median of the runs.`, '',
         '| target | vs | runs: req/s (target / baseline) | ratio per run | ratio (median) | CPU µs / request per run (target / baseline) | by CPU (median) |', '|---|---|---|---|---:|---|---:|',
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
