@@ -24,6 +24,12 @@ export interface CompiledRule {
   readonly allowed: Decision | null
 }
 
+/** An allow rule: always carries its decision. */
+export interface AllowRule extends CompiledRule {
+  readonly effect: 'allow'
+  readonly allowed: Decision
+}
+
 export interface CompiledApp {
   readonly name: string
   /** Exactly as configured (the assertion's audience). */
@@ -39,7 +45,7 @@ export interface CompiledApp {
   readonly rules: CompiledRule[]
   /** The rules of each effect, in config order (what evaluate walks). */
   readonly denyRules: CompiledRule[]
-  readonly allowRules: CompiledRule[]
+  readonly allowRules: AllowRule[]
 }
 
 export interface RuleSet {
@@ -174,7 +180,7 @@ export function ruleSetBuilder (levelNames: string[]): RuleSetBuilder {
       isPublicPath: publicPaths.matches,
       rules: frozenArray(rules),
       denyRules: frozenArray(rules.filter((r) => r.effect === 'deny')),
-      allowRules: frozenArray(rules.filter((r) => r.effect === 'allow'))
+      allowRules: frozenArray(rules.filter((r): r is AllowRule => r.effect === 'allow'))
     })
     compiled.push(app_)
     byHost.set(host, app_)

@@ -23,13 +23,13 @@ export function evaluate (app: CompiledApp, input: DecisionInput): Decision {
     return { decision: 'deny', rule: deny.name, reasons: [`${deny.name}: ${deny.condition.matched(input)}`] }
   }
   const allow = firstMatch(app.allowRules, input)
-  if (allow !== undefined) return allow.allowed ?? { decision: 'allow', rule: allow.name, reasons: [] }
+  if (allow !== undefined) return allow.allowed
   return { decision: 'deny', rule: 'default-deny', reasons: defaultDenyReasons(app, input) }
 }
 
-function firstMatch (rules: readonly CompiledRule[], input: DecisionInput): CompiledRule | undefined {
+function firstMatch<R extends CompiledRule> (rules: readonly R[], input: DecisionInput): R | undefined {
   for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i] as CompiledRule
+    const rule = rules[i] as R
     if (rule.test(input)) return rule
   }
   return undefined

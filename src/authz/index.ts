@@ -1,6 +1,6 @@
 /** authz: the pure evaluator. Compile a RuleSet once per config, evaluate per request. */
 export { compileRuleSet, ruleSetBuilder } from './compile.js'
-export type { CompiledApp, CompiledRule, CompileError, CompileResult, RuleSet, RuleSetBuilder } from './compile.js'
+export type { AllowRule, CompiledApp, CompiledRule, CompileError, CompileResult, RuleSet, RuleSetBuilder } from './compile.js'
 export { evaluate, explain } from './evaluate.js'
 export type { DecisionInput, RuleExplanation } from './evaluate.js'
 export { compileGlob } from './glob.js'
