@@ -42,6 +42,15 @@
  *    in the CPU caches): the issue's "decision cost flat from 100 to 100,000 live sessions".
  *  - 'decision, all in use': the same, walking all n sessions in random order (memory latency,
  *    as for 'sessions, all in use'; with `extra_ns` / `extra_misses`).
+ *  - 'request, 100 in use': the decision as a signed-in request gets it, from its Cookie header:
+ *    `cookieValues` cuts the session cookie out -> `CookieSessions.cached` (the session stage's
+ *    cache of unsealed cookies, each holding the session cache's entry for it, so no lookup by
+ *    session id) -> its identity -> `lookupHost` -> `evaluate`, the same 100 sessions in use at
+ *    every size. THE measure of the issue's "decision cost flat from 100 to 100,000 live
+ *    sessions": the cookie cache grows with the sessions too, and the 'decision' families,
+ *    which start from the session id, leave it out. Each header is a fresh copy made just
+ *    before the repetitions (a request's header is a fresh string at every size alike).
+ *  - 'request, all in use': the same, walking all n sessions' headers (memory latency).
  *  - 'other': no flatness. Unsealing a session cookie (for scale: the proxy caches the result
  *    per cookie value), and the memory-miss yardstick below (size = its buffer in MiB).
  * Every case asserts its answer on every iteration (allowed, session 'ok'): a case that did
@@ -89,6 +98,8 @@ import { runInNewContext } from 'node:vm'
 import { compileRuleSet, evaluate, ruleSetBuilder } from '../src/authz/index.js'
 import type { CompiledApp, CompileResult, RuleSet } from '../src/authz/index.js'
 import { Sessions } from '../src/authn/sessions.js'
+import { CookieSessions } from '../src/authn/session-stage.js'
+import { cookieNames, cookieValues } from '../src/authn/cookies.js'
 import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
 import { NO_DEVICE, type Identity } from '../src/context.js'
@@ -98,8 +109,8 @@ export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
 export const FLAT_TOLERANCE = 0.10
 
-export type Family = 'apps' | 'apps: lookupHost alone' | 'apps: evaluate alone' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'other'
-export const FAMILIES = ['apps', 'apps: lookupHost alone', 'apps: evaluate alone', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use'] as const
+export type Family = 'apps' | 'apps: lookupHost alone' | 'apps: evaluate alone' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'request, 100 in use' | 'request, all in use' | 'other'
+export const FAMILIES = ['apps', 'apps: lookupHost alone', 'apps: evaluate alone', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use', 'request, 100 in use', 'request, all in use'] as const
 /**
  * What a family's flatness is evidence of: 'data structure' = how the code scales (the issue's
  * target); 'memory latency' = the machine's cache/TLB misses on a working set larger than the
@@ -115,7 +126,9 @@ export const FAMILY_MEASURES: Record<(typeof FAMILIES)[number], Measure> = {
   'sessions, 100 in use': 'data structure',
   'sessions, all in use': 'memory latency',
   'decision, 100 in use': 'data structure',
-  'decision, all in use': 'memory latency'
+  'decision, all in use': 'memory latency',
+  'request, 100 in use': 'data structure',
+  'request, all in use': 'memory latency'
 }
 
 export interface DecisionCase {
@@ -352,8 +365,13 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
   const rs10 = compiled(10)
   const hosts10 = Array.from({ length: 10 }, (_, i) => `${appName(i)}.example.com`)
 
+  // What a browser sends: its session cookie for the app's origin among others, in a Cookie
+  // header (each session its own header; the session stage slices the value out of it).
+  const origin = 'https://app-00000.example.com'
+  const cookieName = cookieNames(true).session
+  const headerFor = (id: string): string => `theme=dark; ${cookieName}=${sealer.seal({ s: id, o: origin })}; lang=en`
   const stores: MemoryStore[] = []
-  const built: { n: number; sessions: Sessions; ids: string[] }[] = []
+  const built: { n: number; sessions: Sessions; ids: string[]; cookies: CookieSessions; headers: string[] }[] = []
   for (const n of SESSION_SIZES) {
     const store = new MemoryStore()
     stores.push(store)
@@ -364,7 +382,7 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
       const s = await sessions.create({ sub: `u${i}`, email: `u${i}@example.com`, email_verified: true, groups: ['engineering'], claims: {}, tokens: '' })
       ids.push(s.id)
     }
-    built.push({ n, sessions, ids })
+    built.push({ n, sessions, ids, cookies: new CookieSessions(sessions, sealer, 200_000), headers: ids.map(headerFor) })
   }
   // Into the caches only now (a cached session is trusted for 60 s, and the repetitions must end
   // within that), and all sizes interleaved: what a lookup reads (the cache entry, the identity)
@@ -374,20 +392,26 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
   // misses), not the size of the data structures.
   const most = Math.max(...built.map((b) => b.n))
   for (let i = 0; i < most; i++) {
-    for (const { n, sessions, ids } of built) {
+    for (const { n, sessions, ids, cookies, headers } of built) {
       const k = Math.floor((i * n) / most)
-      if (Math.floor(((i + 1) * n) / most) > k) await sessions.lookup(ids[k] as string)
+      if (Math.floor(((i + 1) * n) / most) > k) {
+        await sessions.lookup(ids[k] as string)
+        // As the session stage meets it first: unsealed, and the cache entry found for it kept.
+        if (cookies.cached(cookieValues(headers[k], cookieName)[0] as string, origin)?.status !== 'ok') throw new Error('a cookie does not name its session: benchmark is wrong')
+      }
     }
   }
   for (const { sessions, ids } of built) for (const id of ids) if (sessions.cached(id) === undefined) throw new Error('a session is not cached: benchmark is wrong')
   const filledAt = process.hrtime.bigint()
 
   const walk = lcg(777)
-  for (const { n, sessions, ids } of built) {
+  for (const { n, sessions, ids, cookies, headers } of built) {
     // 100 sessions spread over the whole cache (not the 100 newest), and all n of them, each
     // in random order (no walk through neighbouring entries).
-    const hot = shuffled(Array.from({ length: 100 }, (_, i) => ids[Math.floor((i * n) / 100)] as string), walk)
-    const all = shuffled(ids, walk)
+    const hotAt = shuffled(Array.from({ length: 100 }, (_, i) => Math.floor((i * n) / 100)), walk)
+    const allAt = shuffled(Array.from({ length: n }, (_, i) => i), walk)
+    const hot = hotAt.map((k) => ids[k] as string)
+    const all = allAt.map((k) => ids[k] as string)
     const pools: ['100 in use' | 'all in use', string[]][] = [['100 in use', hot], ['all in use', all]]
     for (const [use, pool] of pools) {
       const m = pool.length
@@ -425,6 +449,41 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
           for (let i = 0; i < iterations; i++) {
             const found = sessions.cached(pool[j] as string)
             if (found === undefined || found.status !== 'ok') throw new Error('sessions.cached did not answer ok from the cache: benchmark is wrong')
+            const app = rs10.lookupHost(hosts10[h] as string)
+            if (app !== undefined && evaluate(app, { identity: found.identity, device: NO_DEVICE, method: 'GET', path: '/docs/page', sourceIp: '10.0.0.1' }).decision === 'allow') allowed++
+            if (++j === m) j = 0
+            if (++h === 10) h = 0
+          }
+          const ns = Number(process.hrtime.bigint() - start) / iterations
+          if (allowed !== iterations) throw new Error('not everything allowed: benchmark is wrong')
+          return ns
+        }
+      })
+    }
+    // Each header a copy of its own, made now, in the order it is sent: a request's Cookie
+    // header is a fresh string, just written by the HTTP parser, at every size alike (the
+    // headers made when the sessions were, a size's all together, lie packed at 100 sessions
+    // and spread over 20 MB at 100,000).
+    const fresh = (k: number): string => Buffer.from(headers[k] as string, 'latin1').toString('latin1')
+    const headerPools: ['100 in use' | 'all in use', string[]][] = [['100 in use', hotAt.map(fresh)], ['all in use', allAt.map(fresh)]]
+    for (const [use, pool] of headerPools) {
+      const m = pool.length
+      let j = 0
+      let h = 0
+      runners.push({
+        name: `request (Cookie header -> cookie cache -> session + lookupHost + evaluate, 10 apps), ${n} live sessions, ${use}`,
+        family: `request, ${use}`,
+        size: n,
+        iterations: 0,
+        run: (iterations) => {
+          let allowed = 0
+          const start = process.hrtime.bigint()
+          for (let i = 0; i < iterations; i++) {
+            // As src/authn/session-stage.ts does it: the first cookie value that is ours settles it.
+            const values = cookieValues(pool[j], cookieName)
+            let found = null
+            for (let v = 0; v < values.length && found === null; v++) found = cookies.cached(values[v] as string, origin)
+            if (found === null || found === undefined || found.status !== 'ok') throw new Error('the cookie was not answered ok from memory: benchmark is wrong')
             const app = rs10.lookupHost(hosts10[h] as string)
             if (app !== undefined && evaluate(app, { identity: found.identity, device: NO_DEVICE, method: 'GET', path: '/docs/page', sourceIp: '10.0.0.1' }).decision === 'allow') allowed++
             if (++j === m) j = 0

@@ -634,9 +634,11 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     'apps: lookupHost alone': '  of which lookupHost alone',
     'apps: evaluate alone': '  of which evaluate alone',
     'apps, each size compiled alone': '  the same, each size compiled alone (memory placement)',
-    'decision, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use)',
+    'request, 100 in use': 'decision flat, 100 -> 100,000 live sessions (100 in use; from the Cookie header)',
+    'decision, 100 in use': '  the same from the session id on (no cookie cache)',
     'sessions, 100 in use': '  of which the session lookup alone',
-    'decision, all in use': 'decision, 100 -> 100,000 live sessions, all in use (memory latency)',
+    'request, all in use': 'decision, 100 -> 100,000 live sessions, all in use (memory latency; from the Cookie header)',
+    'decision, all in use': '  the same from the session id on',
     'sessions, all in use': '  of which the session lookup alone'
   }
   for (const fam of Object.keys(labels)) {

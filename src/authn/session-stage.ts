@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { LRUCache } from 'lru-cache'
 import { addStage, type RequestContext } from '../context.js'
 import { bearerCredential, type BearerResult, type BearerVerifier } from './bearer.js'
 import type { Sealer } from './seal.js'
-import type { SessionLookup, Sessions } from './sessions.js'
+import type { SessionLookup, SessionMemo, Sessions } from './sessions.js'
 import { cookieNames, cookieValues } from './cookies.js'
 
 /** The app a request is for (authn meets the rules only through the request context). */
@@ -16,25 +15,104 @@ export interface AppCookie { s: string; o: string }
 export interface SessionStageOptions {
   sessions: Sessions
   cookieSealer: Sealer
-  /** session.cache_size: how many unsealed cookies to remember (the least recently used go first). */
+  /** session.cache_size: how many unsealed cookies to remember (the one unsealed longest ago goes first). */
   cacheSize: number
   /** Verifies `Authorization: Bearer <JWT>` for API clients; absent, only cookies count. */
   bearer?: BearerVerifier
 }
 
 /**
- * Unsealing (AES-GCM) costs microseconds; a browser sends the same cookie on every request.
- * Only successful unseals are remembered, so garbage cannot crowd out real cookies for long.
+ * An unsealed session cookie as the cache keeps it: the value, its origin, its session, the
+ * cache entry last found for that session, and the next cookie remembered under the same key.
  */
-function unsealCached (unsealed: LRUCache<string, AppCookie>, sealer: Sealer, value: string): AppCookie | null {
-  let c = unsealed.get(value)
-  if (c === undefined) {
-    const fresh = sealer.unseal<AppCookie>(value)
-    if (fresh === null) return null
-    c = fresh
-    unsealed.set(value, c)
+interface UnsealedCookie extends SessionMemo { readonly value: string; readonly origin: string; next: UnsealedCookie | null }
+
+/**
+ * The cache's key for a cookie value: 30 bits from its first five characters. A sealed value
+ * begins with its random IV (12 bytes, 16 characters of base64url), so these are random bits;
+ * two cookies with the same key are chained. A small integer key is hashed and compared in
+ * the table itself; a string key cut from each request's Cookie header had to be hashed anew
+ * every time (~400 ns for a whole value of ~150 characters).
+ */
+function keyOf (value: string): number {
+  return ((value.charCodeAt(0) & 63) << 24) | ((value.charCodeAt(1) & 63) << 18) | ((value.charCodeAt(2) & 63) << 12) | ((value.charCodeAt(3) & 63) << 6) | (value.charCodeAt(4) & 63)
+}
+
+/** Cookies remembered under one key at most (by chance, two in 100,000 cookies share one). */
+const CHAIN_MAX = 4
+
+/**
+ * The session a browser's cookie names, from memory. Unsealing (AES-GCM) costs microseconds
+ * and a browser sends the same cookie on every request, so unsealed cookies are remembered,
+ * each with the session cache's entry for it (a `SessionMemo`): a signed-in request then costs
+ * one lookup in a table that grows with the number of users (by `keyOf` its cookie) and a
+ * comparison of the whole value with the one remembered. Only successful unseals are
+ * remembered, so garbage cannot crowd out real cookies for long; a value that has the key of a
+ * remembered one but differs is unsealed like any other (a tampered cookie fails there and
+ * leaves the remembered one in place).
+ *
+ * The table is a Map in order of unsealing, at most `max` cookies; when it is full, the key
+ * unsealed longest ago goes first with its cookies (they are unsealed again if they come back).
+ * A hit reorders nothing, unlike an LRU's, which would touch its list's neighbours on every
+ * request.
+ */
+export class CookieSessions {
+  private readonly unsealed = new Map<number, UnsealedCookie>()
+  private count = 0
+
+  constructor (private readonly sessions: Sessions, private readonly sealer: Sealer, private readonly max: number) {}
+
+  /** How many unsealed cookies are remembered. */
+  get size (): number { return this.count }
+
+  /** The session cookie `value` as sealed by us, or null. */
+  private cookie (value: string): UnsealedCookie | null {
+    const key = keyOf(value)
+    const first = this.unsealed.get(key)
+    for (let e: UnsealedCookie | null | undefined = first; e !== undefined && e !== null; e = e.next) if (e.value === value) return e
+    const c = this.sealer.unseal<AppCookie>(value)
+    if (c === null || typeof c.s !== 'string' || typeof c.o !== 'string') return null
+    // A copy of its own: `value` was cut from the request's Cookie header, and a cut string
+    // keeps the whole header alive (a sealed value is base64url: latin1 round-trips it).
+    const fresh: UnsealedCookie = { value: Buffer.from(value, 'latin1').toString('latin1'), id: c.s, origin: c.o, hit: null, next: first ?? null }
+    const before = chainLength(first)
+    let chained = 1
+    let last = fresh
+    while (last.next !== null && chained < CHAIN_MAX) { last = last.next; chained++ }
+    last.next = null // beyond CHAIN_MAX under one key, the cookie unsealed longest ago is let go
+    this.count += chained - before
+    // Moved to the end: the order is the order of unsealing.
+    this.unsealed.delete(key)
+    this.unsealed.set(key, fresh)
+    while (this.count > this.max) {
+      const oldest = this.unsealed.keys().next().value as number
+      this.count -= chainLength(this.unsealed.get(oldest))
+      this.unsealed.delete(oldest)
+    }
+    return fresh
   }
-  return c
+
+  /** The session id in cookie `value` when it was sealed by us for `origin`, else null. */
+  sessionId (value: string, origin: string): string | null {
+    const c = this.cookie(value)
+    return c === null || c.origin !== origin ? null : c.id
+  }
+
+  /**
+   * The session cookie `value` names for `origin`, answered from memory: null when it is no
+   * session cookie of ours for that origin, undefined when only the store can tell
+   * (`Sessions.lookup`).
+   */
+  cached (value: string, origin: string): SessionLookup | null | undefined {
+    const c = this.cookie(value)
+    return c === null || c.origin !== origin ? null : this.sessions.cachedFor(c)
+  }
+}
+
+function chainLength (e: UnsealedCookie | null | undefined): number {
+  let n = 0
+  for (; e !== undefined && e !== null; e = e.next) n++
+  return n
 }
 
 /**
@@ -53,18 +131,12 @@ function unsealCached (unsealed: LRUCache<string, AppCookie>, sealer: Sealer, va
  */
 export const sessionStage = fp(async function sessionStage (fastify: FastifyInstance, opts: SessionStageOptions) {
   // One cache per sealer (per secret): a value is only ever trusted by the key that sealed it.
-  const unsealed = new LRUCache<string, AppCookie>({ max: opts.cacheSize })
-
-  /** The session id in one cookie value, when it was sealed by us for this app's origin. */
-  const sessionIdIn = (value: string, app: App): string | null => {
-    const c = unsealCached(unsealed, opts.cookieSealer, value)
-    return c === null || c.o !== app.origin || typeof c.s !== 'string' ? null : c.s
-  }
+  const cookies = new CookieSessions(opts.sessions, opts.cookieSealer, opts.cacheSize)
 
   /** Cookie values not answered from the cache, from `from` on: each waits for the store. */
   const fromStore = async (req: FastifyRequest, app: App, values: string[], from: number): Promise<void> => {
     for (let i = from; i < values.length; i++) {
-      const id = sessionIdIn(values[i] as string, app)
+      const id = cookies.sessionId(values[i] as string, app.origin)
       if (id !== null && settles(req.moatless, app, await opts.sessions.lookup(id))) return
     }
     await fromBearer(req, opts.bearer)
@@ -76,9 +148,8 @@ export const sessionStage = fp(async function sessionStage (fastify: FastifyInst
     if (ctx.site !== 'app' || app === null || ctx.internal !== null) return
     const values = cookieValues(req.headers.cookie, cookieNames(app.origin.startsWith('https:')).session)
     for (let i = 0; i < values.length; i++) {
-      const id = sessionIdIn(values[i] as string, app)
-      if (id === null) continue
-      const found = opts.sessions.cached(id)
+      const found = cookies.cached(values[i] as string, app.origin)
+      if (found === null) continue
       if (found === undefined) return fromStore(req, app, values, i)
       if (settles(ctx, app, found)) return
     }

@@ -22,6 +22,17 @@ const UNAVAILABLE: SessionLookup = Object.freeze({ status: 'unavailable' })
 /** How long a cached session is trusted without asking the store (pub/sub invalidates earlier). */
 const CACHE_TTL_MS = 60_000
 
+/** A cache entry as a memo holds it (opaque outside this file). */
+export type SessionHit = CachedSession
+
+/**
+ * What a caller that meets the same session id again and again keeps of it (the session stage
+ * keeps one per unsealed cookie): the id, and the cache entry found for it last time. While the
+ * cache still holds that entry, `cachedFor` answers from it without a lookup in the cache's
+ * table, whose cost grows with the number of live sessions.
+ */
+export interface SessionMemo { readonly id: string; hit: SessionHit | null }
+
 /**
  * A session as the cache holds it, and at the same time the answer a lookup gives for it: a
  * hit allocates nothing and reads this one object (the times it checks are copied out of the
@@ -32,6 +43,8 @@ class CachedSession {
   readonly identity: Identity
   readonly expiresAt: number
   readonly refreshedAt: number
+  /** Set once the cache no longer holds this entry (evicted, revoked, replaced, cleared): a memo of it is then void. */
+  dropped = false
 
   constructor (readonly record: SessionRecord, readonly fetchedAt: number, public lastSeen: number) {
     this.identity = toIdentity(record)
@@ -64,9 +77,13 @@ export class Sessions {
     store.onEvent((e) => {
       if (e.type !== 'session-revoked' && e.type !== 'session-updated') return
       this.generation++
-      for (const id of e.ids) this.cache.delete(id)
+      for (const id of e.ids) this.drop(id)
     })
-    store.onRecover(() => { this.generation++; this.cache.clear() })
+    store.onRecover(() => {
+      this.generation++
+      for (const c of this.cache.values()) c.dropped = true
+      this.cache.clear()
+    })
   }
 
   setPolicy (policy: SessionPolicy): void { this.policy = policy }
@@ -112,7 +129,25 @@ export class Sessions {
    */
   cached (id: string): SessionLookup | undefined {
     const c = this.cache.get(id)
-    if (c === undefined) return undefined
+    return c === undefined ? undefined : this.answer(id, c)
+  }
+
+  /**
+   * `cached(memo.id)`, from the entry the memo holds while the cache still holds it (one object
+   * read instead of a lookup in a table of every live session); else from the cache, and the
+   * memo then holds what was found.
+   */
+  cachedFor (memo: SessionMemo): SessionLookup | undefined {
+    let c = memo.hit
+    if (c === null || c.dropped) {
+      const found = this.cache.get(memo.id)
+      if (found === undefined) { memo.hit = null; return undefined }
+      memo.hit = c = found
+    }
+    return this.answer(memo.id, c)
+  }
+
+  private answer (id: string, c: CachedSession): SessionLookup | undefined {
     const now = this.now()
     if (this.store.healthy) return now - c.fetchedAt < CACHE_TTL_MS ? this.check(id, c, now) : undefined
     if (now - this.store.lastHealthyAt() <= this.policy.outageGraceMs) return this.check(id, c, now)
@@ -134,23 +169,31 @@ export class Sessions {
       if (c !== undefined && now - this.store.lastHealthyAt() <= this.policy.outageGraceMs) return this.check(id, c, now)
       return UNAVAILABLE
     }
-    if (record === null) { this.cache.delete(id); return NONE }
+    if (record === null) { this.drop(id); return NONE }
     const fresh = new CachedSession(record, now, Math.max(record.last_seen, c?.lastSeen ?? 0))
     if (gen === this.generation) this.remember(id, fresh)
     return this.check(id, fresh, now)
   }
 
   private remember (id: string, entry: CachedSession): void {
-    // Deleted first so that the entry moves to the end: the order is the order of fetching.
-    this.cache.delete(id)
+    // Dropped first so that the entry moves to the end: the order is the order of fetching.
+    this.drop(id)
     this.cache.set(id, entry)
-    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value as string)
+    if (this.cache.size > this.max) this.drop(this.cache.keys().next().value as string)
+  }
+
+  /** Every entry leaves the cache here (or in onRecover), marked dropped so that no memo answers from it. */
+  private drop (id: string): void {
+    const c = this.cache.get(id)
+    if (c === undefined) return
+    c.dropped = true
+    this.cache.delete(id)
   }
 
   private check (id: string, c: CachedSession, now: number): SessionLookup {
     const policy = this.policy
     if (now >= c.expiresAt || now - c.lastSeen >= policy.idleMs) {
-      this.cache.delete(id)
+      this.drop(id)
       return NONE
     }
     // Record activity in the store at most every min(60 s, idle/4): enough for idle_timeout
@@ -171,7 +214,7 @@ export class Sessions {
 
   async revokeMany (ids: string[]): Promise<void> {
     for (const id of ids) {
-      this.cache.delete(id)
+      this.drop(id)
       await this.store.deleteSession(id)
     }
     await this.store.publish({ type: 'session-revoked', ids })

@@ -110,7 +110,7 @@ export const Config = z.strictObject({
     lifetime: duration.default(12 * 3_600_000).describe('a session ends this long after sign-in'),
     idle_timeout: duration.default(2 * 3_600_000).describe('a session ends after this long without requests'),
     refresh_interval: duration.default(5 * 60_000).describe('re-check the user at the IdP with the refresh token'),
-    cache_size: z.number().int().min(100).default(100_000).describe('sessions kept in each replica\'s memory (and as many unsealed cookies); the least recently fetched go first')
+    cache_size: z.number().int().min(100).default(100_000).describe('sessions kept in each replica\'s memory, and as many unsealed session cookies; when full, the session fetched and the cookie unsealed longest ago go first')
   }).describe('server-side sessions'),
   store: z.strictObject({
     redis: z.union([
