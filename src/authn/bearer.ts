@@ -8,9 +8,9 @@
  * expiry are always checked. When the keys cannot be had (IdP undiscovered, JWKS fetch failing)
  * the answer is `unavailable`, never a guess.
  */
-import { LRUCache } from 'lru-cache'
 import { jwtVerify, type JWTPayload } from 'jose'
 import type { Identity } from '../context.js'
+import { CredentialCache, ownCopy, type CredentialEntry } from '../store/index.js'
 import type { Idp } from './oidc.js'
 
 export type BearerResult =
@@ -55,15 +55,16 @@ const TOKEN_FAULTS: Readonly<Record<string, string>> = {
   ERR_JWT_CLAIM_VALIDATION_FAILED: 'claim-invalid'
 }
 
-interface Cached { result: BearerResult; until: number }
+/** A verified token as the cache keeps it (found by its signature's last characters). */
+interface Cached extends CredentialEntry<Cached> { readonly result: BearerResult; readonly until: number }
 
 export class BearerVerifier {
-  private readonly cache: LRUCache<string, Cached>
+  private readonly cache: CredentialCache<Cached>
   private readonly now: () => number
 
   constructor (private readonly idp: Idp, private readonly groupsClaim: string, opts: BearerVerifierOptions = {}) {
     this.now = opts.now ?? Date.now
-    this.cache = new LRUCache<string, Cached>({ max: opts.cacheMax ?? 10_000 })
+    this.cache = new CredentialCache<Cached>(opts.cacheMax ?? 10_000, 'end')
   }
 
   /** The result for a token verified within the last minute (and not expired since); else undefined. */
@@ -79,6 +80,8 @@ export class BearerVerifier {
     const now = this.now()
     const known = this.cached(token, now)
     if (known !== undefined) return known
+    // Checked here, not for every request: a token found above is the very string verified.
+    if (!B64TOKEN.test(token)) return invalid('malformed', 'not a bearer token')
 
     let payload: JWTPayload
     let typ: unknown
@@ -110,7 +113,7 @@ export class BearerVerifier {
 
     const result: BearerResult = Object.freeze({ status: 'ok', identity: identityFrom(payload, this.groupsClaim) })
     const until = Math.min((payload.exp as number) * 1000, now + CACHE_FOR_MS)
-    if (until > now) this.cache.set(token, { result, until }, { ttl: until - now })
+    if (until > now) this.cache.add({ credential: ownCopy(token), result, until, next: null })
     return result
   }
 }
@@ -147,7 +150,8 @@ export function bearerCredential (rawHeaders: readonly string[]): BearerCredenti
   const scheme = space === -1 ? v : v.slice(0, space)
   if (scheme.toLowerCase() !== 'bearer') return { kind: 'none' }
   const token = space === -1 ? '' : v.slice(space + 1).trimStart()
-  if (!B64TOKEN.test(token)) return { kind: 'invalid', reason: 'malformed: not a bearer token' }
+  // One token, or none: its characters are checked by BearerVerifier.verify (B64TOKEN).
+  if (token.length === 0 || token.includes(' ')) return { kind: 'invalid', reason: 'malformed: not a bearer token' }
   return { kind: 'token', token }
 }
 

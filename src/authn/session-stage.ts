@@ -5,6 +5,7 @@ import { bearerCredential, type BearerResult, type BearerVerifier } from './bear
 import type { Sealer } from './seal.js'
 import type { SessionLookup, SessionMemo, Sessions } from './sessions.js'
 import { cookieNames, cookieValues } from './cookies.js'
+import { CredentialCache, ownCopy, type CredentialEntry } from '../store/index.js'
 
 /** The app a request is for (authn meets the rules only through the request context). */
 type App = NonNullable<RequestContext['app']>
@@ -21,74 +22,36 @@ export interface SessionStageOptions {
   bearer?: BearerVerifier
 }
 
-/**
- * An unsealed session cookie as the cache keeps it: the value, its origin, its session, the
- * cache entry last found for that session, and the next cookie remembered under the same key.
- */
-interface UnsealedCookie extends SessionMemo { readonly value: string; readonly origin: string; next: UnsealedCookie | null }
-
-/**
- * The cache's key for a cookie value: 30 bits from its first five characters. A sealed value
- * begins with its random IV (12 bytes, 16 characters of base64url), so these are random bits;
- * two cookies with the same key are chained. A small integer key is hashed and compared in
- * the table itself; a string key cut from each request's Cookie header had to be hashed anew
- * every time (~400 ns for a whole value of ~150 characters).
- */
-function keyOf (value: string): number {
-  return ((value.charCodeAt(0) & 63) << 24) | ((value.charCodeAt(1) & 63) << 18) | ((value.charCodeAt(2) & 63) << 12) | ((value.charCodeAt(3) & 63) << 6) | (value.charCodeAt(4) & 63)
-}
-
-/** Cookies remembered under one key at most (by chance, two in 100,000 cookies share one). */
-const CHAIN_MAX = 4
+/** An unsealed session cookie as the cache keeps it: its origin, its session, and the session cache's entry last found for it. */
+interface UnsealedCookie extends SessionMemo, CredentialEntry<UnsealedCookie> { readonly origin: string }
 
 /**
  * The session a browser's cookie names, from memory. Unsealing (AES-GCM) costs microseconds
  * and a browser sends the same cookie on every request, so unsealed cookies are remembered,
  * each with the session cache's entry for it (a `SessionMemo`): a signed-in request then costs
- * one lookup in a table that grows with the number of users (by `keyOf` its cookie) and a
- * comparison of the whole value with the one remembered. Only successful unseals are
- * remembered, so garbage cannot crowd out real cookies for long; a value that has the key of a
- * remembered one but differs is unsealed like any other (a tampered cookie fails there and
- * leaves the remembered one in place).
- *
- * The table is a Map in order of unsealing, at most `max` cookies; when it is full, the key
- * unsealed longest ago goes first with its cookies (they are unsealed again if they come back).
- * A hit reorders nothing, unlike an LRU's, which would touch its list's neighbours on every
- * request.
+ * one lookup in a table that grows with the number of users (a CredentialCache, keyed by the
+ * random IV a sealed value begins with). Only successful unseals are remembered, so garbage
+ * cannot crowd out real cookies for long; at most `max` are, and when more come, the one
+ * unsealed longest ago goes (it is unsealed again if it comes back).
  */
 export class CookieSessions {
-  private readonly unsealed = new Map<number, UnsealedCookie>()
-  private count = 0
+  private readonly unsealed: CredentialCache<UnsealedCookie>
 
-  constructor (private readonly sessions: Sessions, private readonly sealer: Sealer, private readonly max: number) {}
+  constructor (private readonly sessions: Sessions, private readonly sealer: Sealer, max: number) {
+    this.unsealed = new CredentialCache(max, 'start')
+  }
 
   /** How many unsealed cookies are remembered. */
-  get size (): number { return this.count }
+  get size (): number { return this.unsealed.size }
 
   /** The session cookie `value` as sealed by us, or null. */
   private cookie (value: string): UnsealedCookie | null {
-    const key = keyOf(value)
-    const first = this.unsealed.get(key)
-    for (let e: UnsealedCookie | null | undefined = first; e !== undefined && e !== null; e = e.next) if (e.value === value) return e
+    const known = this.unsealed.get(value)
+    if (known !== undefined) return known
     const c = this.sealer.unseal<AppCookie>(value)
     if (c === null || typeof c.s !== 'string' || typeof c.o !== 'string') return null
-    // A copy of its own: `value` was cut from the request's Cookie header, and a cut string
-    // keeps the whole header alive (a sealed value is base64url: latin1 round-trips it).
-    const fresh: UnsealedCookie = { value: Buffer.from(value, 'latin1').toString('latin1'), id: c.s, origin: c.o, hit: null, next: first ?? null }
-    const before = chainLength(first)
-    let chained = 1
-    let last = fresh
-    while (last.next !== null && chained < CHAIN_MAX) { last = last.next; chained++ }
-    last.next = null // beyond CHAIN_MAX under one key, the cookie unsealed longest ago is let go
-    this.count += chained - before
-    // Moved to the end: the order is the order of unsealing.
-    this.unsealed.delete(key)
-    this.unsealed.set(key, fresh)
-    while (this.count > this.max) {
-      const oldest = this.unsealed.keys().next().value as number
-      this.count -= chainLength(this.unsealed.get(oldest))
-      this.unsealed.delete(oldest)
-    }
+    const fresh: UnsealedCookie = { credential: ownCopy(value), origin: c.o, id: c.s, hit: null, next: null }
+    this.unsealed.add(fresh)
     return fresh
   }
 
@@ -107,12 +70,6 @@ export class CookieSessions {
     const c = this.cookie(value)
     return c === null || c.origin !== origin ? null : this.sessions.cachedFor(c)
   }
-}
-
-function chainLength (e: UnsealedCookie | null | undefined): number {
-  let n = 0
-  for (; e !== undefined && e !== null; e = e.next) n++
-  return n
 }
 
 /**

@@ -7,6 +7,7 @@ export * from './store.js'
 export { MemoryStore } from './memory.js'
 export { RedisStore } from './redis.js'
 export { SingleFlight } from './single-flight.js'
+export { CredentialCache, ownCopy, type CredentialEntry } from './credential-cache.js'
 
 /** The store named by the config: Redis when `store.redis` is set, else memory. */
 export async function openStore (config: Config, opts: { connectTimeoutMs?: number } = {}): Promise<Store> {
