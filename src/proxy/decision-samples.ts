@@ -12,6 +12,13 @@ import type { Store } from '../store/index.js'
 const MAX_PER_INTERVAL = 200
 
 /**
+ * Samples serialized per turn of the event loop at a flush. A whole batch of 200 took 0.9–1.5 ms
+ * in one piece (and more with a GC in it): once a second, every request that arrived meanwhile
+ * waited for it, which lands in the latency tail. 25 at a time is ~0.15 ms.
+ */
+const SERIALIZED_PER_TURN = 25
+
+/**
  * A decision as it was taken. Identities and devices are immutable and shared, so keeping
  * references is enough: the sample is built and serialized at flush time, off the request path.
  */
@@ -52,7 +59,13 @@ export class DecisionSampler {
     if (this.buffer.length === 0 || !this.store.healthy) return
     const batch = this.buffer
     this.buffer = []
-    await this.store.addDecisionSamples(batch.map((b) => JSON.stringify(this.sample(b)))).catch(() => {})
+    const lines: string[] = []
+    for (let i = 0; i < batch.length; i++) {
+      // Requests that came in meanwhile go first.
+      if (i > 0 && i % SERIALIZED_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      lines.push(JSON.stringify(this.sample(batch[i] as Taken)))
+    }
+    await this.store.addDecisionSamples(lines).catch(() => {})
   }
 
   private sample (b: Taken): DecisionSample {
