@@ -280,6 +280,27 @@ export function pointerChase (mib = 64): (steps: number) => number {
 
 interface Runner { name: string; family: Family; size: number; iterations: number; run: (iterations: number) => number }
 
+/**
+ * A runner around `loop`, a function of its own (no indirect call per iteration) that returns
+ * how many iterations came out as they should: anything less than all of them means the
+ * benchmark is wrong (`wrong` says what did not happen).
+ */
+function counted (name: string, family: Family, size: number, loop: (iterations: number) => number, wrong: string): Runner {
+  return {
+    name,
+    family,
+    size,
+    iterations: 0,
+    run: (iterations) => {
+      const start = process.hrtime.bigint()
+      const done = loop(iterations)
+      const ns = Number(process.hrtime.bigint() - start) / iterations
+      if (done !== iterations) throw new Error(`${wrong}: benchmark is wrong`)
+      return ns
+    }
+  }
+}
+
 export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80)): Promise<DecisionResult> {
   const t0 = process.hrtime.bigint()
   const seconds = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e9
@@ -317,20 +338,8 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
     const hosts = Array.from({ length: 64 }, (_, i) => `${appName(Math.floor(((i % 10) * n) / 10))}.example.com`)
     const apps = hosts.map((h) => rs.lookupHost(h))
     if (apps.some((a) => a === undefined)) throw new Error('a host is not found: benchmark is wrong')
-    // Each loop a function of its own (no indirect call inside it); `done` must equal the iterations.
-    const half = (what: string, family: Family, loop: (iterations: number) => number): Runner => ({
-      name: `${what} alone, ${n} apps`,
-      family,
-      size: n,
-      iterations: 0,
-      run: (iterations) => {
-        const start = process.hrtime.bigint()
-        const done = loop(iterations)
-        const ns = Number(process.hrtime.bigint() - start) / iterations
-        if (done !== iterations) throw new Error('not every host found / request allowed: benchmark is wrong')
-        return ns
-      }
-    })
+    const half = (what: string, family: Family, loop: (iterations: number) => number): Runner =>
+      counted(`${what} alone, ${n} apps`, family, n, loop, 'not every host found / request allowed')
     return [
       half('lookupHost', 'apps: lookupHost alone', (iterations) => {
         let found = 0
@@ -410,20 +419,8 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
     const app = rs10.lookupHost(hosts10[h] as string)
     return app !== undefined && evaluate(app, { identity, device: NO_DEVICE, method: 'GET', path: '/docs/page', sourceIp: '10.0.0.1' }).decision === 'allow'
   }
-  // A whole-decision runner: `loop` (a function of its own, no indirect call per iteration) returns how many were allowed.
-  const wholeDecision = (name: string, family: Family, size: number, loop: (iterations: number) => number): Runner => ({
-    name,
-    family,
-    size,
-    iterations: 0,
-    run: (iterations) => {
-      const start = process.hrtime.bigint()
-      const allowed = loop(iterations)
-      const ns = Number(process.hrtime.bigint() - start) / iterations
-      if (allowed !== iterations) throw new Error('not everything allowed: benchmark is wrong')
-      return ns
-    }
-  })
+  const wholeDecision = (name: string, family: Family, size: number, loop: (iterations: number) => number): Runner =>
+    counted(name, family, size, loop, 'not everything allowed')
   const filledAt = process.hrtime.bigint()
 
   const walk = lcg(777)
