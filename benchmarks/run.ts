@@ -72,7 +72,7 @@ import { Sealer } from '../src/authn/seal.js'
 import { Sessions } from '../src/authn/sessions.js'
 import { startIdp } from '../src/demo/idp.js'
 import { RedisStore, type DeviceRecord } from '../src/store/index.js'
-import { freePort } from '../test/helpers/ports.js'
+import { freePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
@@ -235,8 +235,10 @@ async function main (): Promise<void> {
   const upstream = `http://127.0.0.1:${upstreamPort}`
 
   // Every Moatless instance gets its ports (and IdP redirect URI) up front.
-  const ports = { main: await freePort(), logged: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
-  const admin = { main: await freePort(), logged: await freePort(), tls: await freePort(), signin: await freePort(), rss: await freePort() }
+  // Ten different ports, held until all are found (one after another, the same port can come twice).
+  const [p0, p1, p2, p3, p4, a0, a1, a2, a3, a4] = (await freePorts(10)) as [number, number, number, number, number, number, number, number, number, number]
+  const ports = { main: p0, logged: p1, tls: p2, signin: p3, rss: p4 }
+  const admin = { main: a0, logged: a1, tls: a2, signin: a3, rss: a4 }
   const authOf = (scheme: string, port: number): string => `${scheme}://auth.localhost:${port}`
   const fromOf = (scheme: string, port: number): string => `${scheme}://wiki.localhost:${port}`
   const idp = await startIdp({
