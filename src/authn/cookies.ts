@@ -5,10 +5,12 @@
  */
 export interface CookieNames { session: string; login: string }
 
+const SECURE_NAMES: CookieNames = Object.freeze({ session: '__Host-moatless_session', login: '__Host-moatless_login' })
+const PLAIN_NAMES: CookieNames = Object.freeze({ session: 'moatless_session', login: 'moatless_login' })
+
+/** The names for an https origin (secure) or an http one; the same frozen object every time (read on every request). */
 export function cookieNames (secure: boolean): CookieNames {
-  return secure
-    ? { session: '__Host-moatless_session', login: '__Host-moatless_login' }
-    : { session: 'moatless_session', login: 'moatless_login' }
+  return secure ? SECURE_NAMES : PLAIN_NAMES
 }
 
 /** Every name we ever set (lowercase), to strip from upstream requests whatever the scheme. */
