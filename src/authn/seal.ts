@@ -19,11 +19,16 @@ export class Sealer {
     return Buffer.concat([iv, body, c.getAuthTag()]).toString('base64url')
   }
 
-  /** The value, or null for anything tampered, truncated, foreign or malformed. */
+  /**
+   * The value, or null for anything tampered, truncated, foreign or malformed. Only the exact
+   * text `seal` wrote is accepted: Node's base64url decoder skips characters it does not know
+   * and padding, so without the check one sealed value had endless spellings (each a cache
+   * entry of its own where unsealed values are remembered by their text).
+   */
   unseal<T> (text: string): T | null {
     if (text.length < 40 || text.length > 8192) return null
     const raw = Buffer.from(text, 'base64url')
-    if (raw.length < 29) return null
+    if (raw.length < 29 || raw.toString('base64url') !== text) return null
     try {
       const d = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12))
       d.setAuthTag(raw.subarray(raw.length - 16))

@@ -50,7 +50,8 @@ function chainLength<E extends CredentialEntry<E>> (e: E | null | undefined): nu
 
 /**
  * A copy of a credential to store: a string cut from a header keeps the whole header alive.
- * Credentials are base64url (or close), which latin1 round-trips.
+ * What is stored is ASCII (a sealed value is exact base64url, Sealer checks; a bearer token
+ * passed its character check), which latin1 copies exactly.
  */
 export function ownCopy (s: string): string {
   return Buffer.from(s, 'latin1').toString('latin1')

@@ -116,6 +116,8 @@ t.test('CookieSessions: only our cookies, for their own origin, and at most cach
   t.equal(status(cookies.cached('garbage', ORIGIN)), 'not ours')
   t.equal(status(cookies.cached(new Sealer('another-secret-0123456789abcdef-0123456789', 'cookie').seal({ s: ids[0], o: ORIGIN }), ORIGIN)), 'not ours', 'sealed with another key')
   t.equal(status(cookies.cached(sealer.seal({ s: 42, o: ORIGIN }), ORIGIN)), 'not ours', 'sealed by us but not a session cookie')
+  t.equal(status(cookies.cached(value + '==', ORIGIN)), 'not ours', 'another spelling of the same sealed bytes is no session')
+  t.equal(status(cookies.cached(value.slice(0, 20) + '!' + value.slice(20), ORIGIN)), 'not ours')
   t.equal(cookies.size, 1, 'only the cookie that unsealed is remembered')
 
   for (let i = 1; i < 5; i++) t.equal(status(cookies.cached(cookieFor(ids[i] as string), ORIGIN)), 'ok')
