@@ -6,18 +6,13 @@ export function compileGroups (values: string[], path: ConfigPath, ctx: CompileC
   if (!checkStrings(values, path, ctx, 'groups')) return undefined
   const wanted = new Set(values)
   const firstMember = (groups: readonly string[]): string | undefined => {
-    for (const g of groups) if (wanted.has(g)) return g
+    for (let i = 0; i < groups.length; i++) if (wanted.has(groups[i] as string)) return groups[i]
     return undefined
   }
   return leaf({
     kind: 'subject',
     description: `member of ${values.length === 1 ? values[0] : `one of ${listOf(values)}`}`,
-    test: (input) => {
-      if (input.identity === null) return false
-      const groups = input.identity.groups
-      for (let i = 0; i < groups.length; i++) if (wanted.has(groups[i] as string)) return true
-      return false
-    },
+    test: (input) => input.identity !== null && firstMember(input.identity.groups) !== undefined,
     unmet: (input) => {
       const has = input.identity?.groups ?? []
       return {
