@@ -105,13 +105,16 @@ export interface LoadOptions {
   connections: number
   duration?: number
   amount?: number
-  /** Requests per second across all connections (autocannon overallRate); absent: as fast as it goes. */
-  overallRate?: number
+  /**
+   * Requests per second across all connections, sent at even intervals whatever the answers
+   * (open loop, see load.mjs); absent: each connection sends as soon as it is answered.
+   */
+  rate?: number
   servername?: string
   tls?: { ca?: string; cert?: string; key?: string }
   cookieFile?: string
 }
-export interface LoadRun { rps: number; total: number; ok: number; duration_s: number; p50: number; p99: number; non2xx: number; status: Record<string, number>; errors: number; timeouts: number }
+export interface LoadRun { rps: number; total: number; sent: number; ok: number; duration_s: number; p50: number; p99: number; non2xx: number; status: Record<string, number>; errors: number; timeouts: number }
 
 /** One autocannon run in its own process on the load CPU (blocks this process meanwhile). */
 export function load (opts: LoadOptions): LoadRun {

@@ -79,10 +79,10 @@ function startChild<T> (script: string[], env: Record<string, string> = {}): Pro
   })
 }
 
-interface Run { rps: number; p50: number; p99: number; non2xx: number; errors: number }
+interface Run { rps: number; sent: number; p50: number; p99: number; non2xx: number; errors: number }
 /** Runs load.mjs in its own process; async so that this process keeps serving meanwhile. */
 function load (url: string, headers: Record<string, string>, span: { duration: number } | { amount: number }): Promise<Run> {
-  const opts = { url, headers, connections: CONNECTIONS, ...span, pipelining: 1, ...(RATE === undefined ? {} : { overallRate: RATE }) }
+  const opts = { url, headers, connections: CONNECTIONS, ...span, pipelining: 1, ...(RATE === undefined ? {} : { rate: RATE }) }
   const [cmd, ...args] = pin(1, [process.execPath, 'benchmarks/load.mjs', JSON.stringify(opts)])
   return new Promise((resolve, reject) => {
     const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -245,7 +245,7 @@ const r = await load(proxy.url, proxy.headers, REQUESTS === undefined ? { durati
 const cpu = process.cpuUsage(cpuBefore)
 const ioAfter = syscalls()
 if (CALLGRIND) await run('callgrind_control', ['--instr=off', String(process.pid)])
-const requests = REQUESTS ?? Math.round(r.rps * SECONDS)
+const requests = r.sent
 console.error(`${TARGET} (${TARGET.startsWith('bare') ? 'no store' : `${STORE} store`}${hasTaskset ? ', pinned to CPU 0' : ''}): ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
   `${((cpu.user + cpu.system) / requests).toFixed(1)} µs CPU/request, ${requests} requests, non-2xx ${r.non2xx}, errors ${r.errors}` +
   (ioBefore === null || ioAfter === null ? '' : `, syscalls/request: ${((ioAfter.syscr - ioBefore.syscr) / requests).toFixed(2)} read, ${((ioAfter.syscw - ioBefore.syscw) / requests).toFixed(2)} write`))

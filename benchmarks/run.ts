@@ -400,11 +400,11 @@ ${o.device === true
         await watch.cut()
         const before = await commandStats(rc)
         const cpuBefore = cpuMs(t.proc?.pid)
-        const res = load({ ...t.load, duration: SECONDS, ...(t.fixedRate === undefined ? { connections: CONNECTIONS } : { connections: FIXED_RATE_CONNECTIONS, overallRate: t.fixedRate.rate }) })
+        const res = load({ ...t.load, duration: SECONDS, ...(t.fixedRate === undefined ? { connections: CONNECTIONS } : { connections: FIXED_RATE_CONNECTIONS, rate: t.fixedRate.rate }) })
         const cpuAfter = cpuMs(t.proc?.pid)
         const commands = statsDelta(before, await commandStats(rc))
         const monitored = await watch.cut()
-        const cpuUsPerRequest = cpuBefore === null || cpuAfter === null || res.total === 0 ? null : round((cpuAfter - cpuBefore) * 1000 / res.total, 1)
+        const cpuUsPerRequest = cpuBefore === null || cpuAfter === null || res.sent === 0 ? null : round((cpuAfter - cpuBefore) * 1000 / res.sent, 1)
         runs.get(t.key)?.push({ run: res, commands, monitored, cpuUsPerRequest })
         const bad = res.non2xx + res.errors + res.timeouts
         console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${cpuUsPerRequest === null ? '' : `, proxy CPU ${cpuUsPerRequest} µs/request`}, Redis commands ${sumOf(commands)}${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
@@ -501,7 +501,7 @@ ${o.device === true
         const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
         const cpu1 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
-        const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.total === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.total, 1)
+        const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.sent === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.sent, 1)
         const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
         rounds.push(row)
         const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
@@ -519,7 +519,7 @@ ${o.device === true
       const runs: LatencySideBySide['runs'] = []
       for (let r = 0; r < SIDE_RUNS; r++) {
         // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
-        const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, overallRate: FIXED_RATE / 2 }
+        const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
         const [x, y] = await Promise.all([loadAsync({ ...ts.load, ...at }), loadAsync({ ...tb.load, headers: ts.load.headers, ...at })])
         const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
         runs.push({ p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: round(x.p99 - y.p99, 2), requests: x.total, base_requests: y.total })
