@@ -30,6 +30,10 @@
  *   PROFILE_HEAP=1       instead of a CPU profile, sample allocations (every 4 KiB allocated,
  *                        objects already collected included) and print the bytes allocated
  *                        per request by the function that allocated them
+ *   PROFILE_HEAP=promoted  the same for what outlived a minor GC (promoted to the old
+ *                        generation): what makes scavenges slow and major GCs come
+ *   PROFILE_PRETENURING=1  leave V8's allocation-site pretenuring on for a Moatless target
+ *                        (bin/moatless.js turns it off, and so does this script by default)
  *   PROFILE_CALLGRIND=1  under `valgrind --tool=callgrind --instr-atstart=no`: count the
  *                        instructions of the measured requests only (see NOTES-hot-path.md)
  * It prints req/s, latency and CPU µs per request, and writes a .cpuprofile of the measured
@@ -45,8 +49,12 @@ import { pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import { stringify } from 'yaml'
+import v8 from 'node:v8'
 
 const TARGET = process.env.PROFILE_TARGET ?? 'session'
+// Moatless runs as bin/moatless.js starts it: without allocation-site pretenuring (see there).
+// PROFILE_PRETENURING=1 keeps V8's default, to compare.
+if (!TARGET.startsWith('bare') && process.env.PROFILE_PRETENURING !== '1') v8.setFlagsFromString('--no-allocation-site-pretenuring')
 const STORE = process.env.PROFILE_STORE ?? 'memory'
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5)
 const CONNECTIONS = Number(process.env.PROFILE_CONNECTIONS ?? 32)
@@ -55,7 +63,8 @@ const REQUESTS = process.env.PROFILE_REQUESTS === undefined ? undefined : Number
 const WARMUP = process.env.PROFILE_WARMUP === undefined ? undefined : Number(process.env.PROFILE_WARMUP)
 const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US ?? 250)
 const CALLGRIND = process.env.PROFILE_CALLGRIND === '1'
-const HEAP = process.env.PROFILE_HEAP === '1'
+const HEAP = process.env.PROFILE_HEAP === '1' || process.env.PROFILE_HEAP === 'promoted'
+const PROMOTED = process.env.PROFILE_HEAP === 'promoted'
 const OUT = process.env.PROFILE_OUT ?? join(tmpdir(), 'moatless-profiles')
 const SECRET = 'profile-session-secret-0123456789abcdef-0123456789'
 const CLIENT_SECRET = 'profile-client-secret-0123456789abcdef'
@@ -231,7 +240,7 @@ const inspector = INTERVAL_US > 0 || HEAP ? new Session() : null
 if (inspector !== null && HEAP) {
   inspector.connect()
   await inspector.post('HeapProfiler.enable')
-  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as { samplingInterval: number })
+  await inspector.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !PROMOTED } as { samplingInterval: number })
 } else if (inspector !== null) {
   inspector.connect()
   await inspector.post('Profiler.enable')

@@ -1,0 +1,65 @@
+/**
+ * benchmarks/load.mjs with `rate`: the bench's fixed-rate runs. Requests must go out at even
+ * intervals whatever the answers (open loop), so that a stall of the server is counted by
+ * every request due during it; autocannon's own rate limit sent each second's share back to
+ * back, which measured queueing instead.
+ */
+import { execFile } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
+
+import t from 'tap'
+
+const run = promisify(execFile)
+
+interface LoadRun { rps: number; total: number; sent: number; ok: number; p50: number; p99: number; non2xx: number; errors: number }
+
+t.test('rate: even arrivals, a stall counted by every request due in it', async (t) => {
+  const RATE = 200
+  const SECONDS = 2
+  const STALL_AT = 300 // the 100th measured request: load.mjs first sends RATE unrecorded
+  const STALL_MS = 200
+  const arrivals: number[] = []
+  const server = createServer((req, res) => {
+    arrivals.push(performance.now())
+    if (arrivals.length === STALL_AT) {
+      // The whole server stops: nothing is read or answered meanwhile.
+      const until = performance.now() + STALL_MS
+      while (performance.now() < until) { /* busy */ }
+    }
+    res.end(req.url === '/page' ? 'x'.repeat(1024) : 'no')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const { port } = server.address() as AddressInfo
+
+  const opts = { url: `http://127.0.0.1:${port}/page`, headers: { accept: 'text/plain' }, connections: 4, duration: SECONDS, rate: RATE }
+  const { stdout } = await run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)])
+  const r = JSON.parse(stdout) as LoadRun
+
+  t.equal(r.total, RATE * SECONDS, 'measured requests: rate x duration')
+  t.equal(r.sent, RATE + RATE * SECONDS, 'sent: the unrecorded first second too')
+  t.equal(arrivals.length, r.sent, 'the server saw every request sent')
+  t.equal(r.ok, r.total, 'every measured request answered 2xx')
+  t.equal(r.errors + r.non2xx, 0)
+  t.ok(r.rps > RATE * 0.9 && r.rps < RATE * 1.1, `req/s ${r.rps} is the rate asked for`)
+
+  // ~RATE * STALL_MS / 1000 = 40 requests fall due during the stall, 10 % of those measured:
+  // each waits for the rest of it, so p99 shows the stall while p50 does not.
+  t.ok(r.p99 > STALL_MS / 2, `p99 ${r.p99} ms counts the ${STALL_MS} ms stall`)
+  t.ok(r.p50 < STALL_MS / 4, `p50 ${r.p50} ms: most requests were not held`)
+
+  // Sent at even intervals, not in bursts: the median gap between arrivals (the stall and the
+  // catch-up after it aside) is about 1000 / RATE = 5 ms. A burst at full speed, as
+  // autocannon's overallRate sends, has gaps of a fraction of a millisecond.
+  const measured = arrivals.slice(RATE)
+  const gaps = measured.slice(1).map((a, i) => a - (measured[i] as number)).sort((a, b) => a - b)
+  const median = gaps[Math.floor(gaps.length / 2)] as number
+  t.ok(median > 2.5 && median < 10, `median gap between arrivals ${median.toFixed(2)} ms, about ${1000 / RATE} ms`)
+})
+
+t.test('rate with a cookie file is refused', async (t) => {
+  const opts = { url: 'http://127.0.0.1:1/page', headers: {}, connections: 1, duration: 1, rate: 10, cookieFile: '/dev/null' }
+  await t.rejects(run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)]), /rate and cookieFile do not go together/)
+})
