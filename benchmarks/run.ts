@@ -23,10 +23,9 @@
  *            figures are the median of its rounds. Then side by side: each Moatless target and
  *            its bare baseline loaded at the same time, both proxies on the same CPU, so drift
  *            hits both in the same instant, both sent the same requests (the Moatless target's
- *            headers); their req/s ratio is the one the targets use. Last, session and bare
-            side by side at half of BENCH_FIXED_RATE each (the same load in total): the p99
-            difference the targets use.
-            Latency percentiles are exact (every 2xx
+ *            headers); their req/s ratio is the one the targets use. After each session run,
+ *            the same pair side by side at half of BENCH_FIXED_RATE each (the same load in
+ *            total): the p99 difference the targets use. Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -171,8 +170,24 @@ interface SideBySide { key: string; base: string; target: string; rounds: SideBy
  * this rate neither proxy is saturated, so p99 - bare's p99 is the latency the decision adds,
  * not queueing (saturated, p99 is about connections / req/s: a proxy at 90 % of bare's req/s
  * has a p99 about 11 % higher, whatever its own latency).
+ * Each run follows one session side-by-side run at once, on the same pair: fresh and warm.
+ * Run after all the side-by-side targets instead, the pair had been idle for the ~70 s of the
+ * device runs, in which V8 shrank both heaps (Moatless's young generation from ~14 MB to ~1 MB);
+ * at 500 req/s it grew back only to ~6 MB within the runs, with minor GCs 3-4 times as often and
+ * a major GC with a 32 ms step, and the runs gave +0.33 to +16.15 ms (NOTES, seventh round).
  */
 interface LatencySideBySide { key: string; base: string; rate: number; connections: number; runs: { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number }[]; p99_over_bare_ms: number }
+
+/** One latency side-by-side run (see LatencySideBySide) of target `t` against its bare `b`. */
+async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencySideBySide['runs'][number]> {
+  // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
+  const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
+  const [x, y] = await Promise.all([loadAsync({ ...t.load, ...at }), loadAsync({ ...b.load, headers: t.load.headers, ...at })])
+  const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
+  const over = round(x.p99 - y.p99, 2)
+  console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+  return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total }
+}
 
 interface TargetSummary {
   key: string
@@ -485,6 +500,8 @@ ${o.device === true
     })
 
     // Side by side (see SideBySide): each Moatless target with its bare baseline, ROUNDS times.
+    // Each session run is followed at once by a latency run on the same pair (see LatencySideBySide).
+    const latencyRuns: LatencySideBySide['runs'] = []
     for (const [key, baseKey] of [['session', 'bare'], ['session-logged', 'bare'], ['bearer', 'bare'], ['device', 'bare-tls']] as const) {
       const t = targets.find((x) => x.key === key)
       const b = targets.find((x) => x.key === baseKey)
@@ -509,26 +526,14 @@ ${o.device === true
         rounds.push(row)
         const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
         console.log(`  side by side ${r + 1}: ${t.name} ${row.rps} req/s (CPU ${row.cpu_us} µs/request) | ${b.name} ${row.base_rps} req/s (CPU ${row.base_cpu_us} µs/request) -> ${(row.ratio * 100).toFixed(1)} %${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+        if (key === 'session' && FIXED_RATE > 0) latencyRuns.push(await latencySideBySide(t, b, r))
       }
       const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
       sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3) })
     }
 
-    // Latency side by side at a fixed rate (see LatencySideBySide), with the pair as the last
-    // side-by-side run left it (started afresh and warm).
-    const ts = targets.find((x) => x.key === 'session')
-    const tb = targets.find((x) => x.key === 'bare')
-    if (FIXED_RATE > 0 && ts !== undefined && tb !== undefined) {
-      const runs: LatencySideBySide['runs'] = []
-      for (let r = 0; r < SIDE_RUNS; r++) {
-        // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
-        const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
-        const [x, y] = await Promise.all([loadAsync({ ...ts.load, ...at }), loadAsync({ ...tb.load, headers: ts.load.headers, ...at })])
-        const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
-        runs.push({ p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: round(x.p99 - y.p99, 2), requests: x.total, base_requests: y.total })
-        console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${ts.name} p50 ${x.p50} ms, p99 ${x.p99} ms | bare p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${x.p99 >= y.p99 ? '+' : ''}${round(x.p99 - y.p99, 2)} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
-      }
-      latencySide = { key: 'session', base: 'bare', rate: FIXED_RATE / 2, connections: FIXED_RATE_CONNECTIONS / 2, runs, p99_over_bare_ms: round(median(runs.map((r) => r.p99_over_ms)), 2) }
+    if (latencyRuns.length > 0) {
+      latencySide = { key: 'session', base: 'bare', rate: FIXED_RATE / 2, connections: FIXED_RATE_CONNECTIONS / 2, runs: latencyRuns, p99_over_bare_ms: round(median(latencyRuns.map((r) => r.p99_over_ms)), 2) }
     }
     result.load = { rounds: ROUNDS, side_by_side_runs: SIDE_RUNS, side_by_side_warmup_seconds: SIDE_WARMUP_SECONDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide, latency_side_by_side: latencySide }
     for (const p of procs) await p.kill()
@@ -691,7 +696,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
     if (latencySide !== null) {
-      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, the pair of the last side-by-side run), same CPU, same requests. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
+      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
         '| run | requests (target / bare) | p50 ms (target / bare) | p99 ms (target / bare) | p99 over bare |', '|---:|---|---|---|---:|',
         ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
     }
