@@ -80,11 +80,14 @@ async function openLoop () {
   const pool = new Pool(url.origin, {
     connections: opts.connections,
     pipelining: 1,
+    // autocannon's default: a request unanswered for 10 s counts as a timeout
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
     ...(opts.tlsOptions === undefined ? {} : { connect: { ...opts.tlsOptions, servername: opts.servername, rejectUnauthorized: false } })
   })
   const interval = 1000 / rate
   const statusCodeStats = {}
-  let non2xx = 0; let errors = 0
+  let non2xx = 0; let errors = 0; let timeouts = 0
   const run = (total, measured) => new Promise((resolve) => {
     let sent = 0; let done = 0
     const start = performance.now()
@@ -98,7 +101,11 @@ async function openLoop () {
         const s = statusCodeStats[res.statusCode] ??= { count: 0 }
         s.count++
         if (res.statusCode < 200 || res.statusCode >= 300) non2xx++
-      }, () => { if (measured) errors++ }).finally(finish)
+      }, (err) => {
+        if (!measured) return
+        if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') timeouts++
+        else errors++
+      }).finally(finish)
     }
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
@@ -112,5 +119,5 @@ async function openLoop () {
   const total = opts.amount ?? Math.round(rate * opts.duration)
   const seconds = await run(total, true)
   await pool.close()
-  return { requests: { average: total / seconds, total, sent: warm + total }, duration: seconds, non2xx, statusCodeStats, errors, timeouts: 0 }
+  return { requests: { average: total / seconds, total, sent: warm + total }, duration: seconds, non2xx, statusCodeStats, errors, timeouts }
 }
