@@ -116,6 +116,9 @@ export interface LoadOptions {
 }
 export interface LoadRun { rps: number; total: number; sent: number; ok: number; duration_s: number; p50: number; p99: number; non2xx: number; status: Record<string, number>; errors: number; timeouts: number }
 
+/** Requests of these runs that were not answered 2xx: other statuses, errors and timeouts. */
+export const notOk = (...runs: LoadRun[]): number => runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0)
+
 /** One autocannon run in its own process on the load CPU (blocks this process meanwhile). */
 export function load (opts: LoadOptions): LoadRun {
   const [cmd, ...args] = pin(LOAD_CPU, [process.execPath, 'benchmarks/load.mjs', JSON.stringify({ pipelining: 1, ...opts })])

@@ -49,6 +49,7 @@ import { pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import { stringify } from 'yaml'
+import { hasTaskset, loadAsync, pin, type LoadRun } from './harness.js'
 import v8 from 'node:v8'
 
 const TARGET = process.env.PROFILE_TARGET ?? 'session'
@@ -70,8 +71,6 @@ const SECRET = 'profile-session-secret-0123456789abcdef-0123456789'
 const CLIENT_SECRET = 'profile-client-secret-0123456789abcdef'
 if (!['session', 'bearer', 'bare', 'bare-headers', 'bare-same'].includes(TARGET)) throw new Error(`PROFILE_TARGET=${TARGET}: session, bearer, bare, bare-headers or bare-same`)
 
-const hasTaskset = (() => { try { execFileSync('taskset', ['-c', '0', 'true']); return true } catch { return false } })()
-const pin = (cpu: number, cmd: string[]): string[] => hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd
 if (hasTaskset && process.env.PROFILE_ROLE === undefined) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
 
 const children: ChildProcess[] = []
@@ -88,17 +87,9 @@ function startChild<T> (script: string[], env: Record<string, string> = {}): Pro
   })
 }
 
-interface Run { rps: number; sent: number; p50: number; p99: number; non2xx: number; errors: number }
-/** Runs load.mjs in its own process; async so that this process keeps serving meanwhile. */
-function load (url: string, headers: Record<string, string>, span: { duration: number } | { amount: number }): Promise<Run> {
-  const opts = { url, headers, connections: CONNECTIONS, ...span, pipelining: 1, ...(RATE === undefined ? {} : { rate: RATE }) }
-  const [cmd, ...args] = pin(1, [process.execPath, 'benchmarks/load.mjs', JSON.stringify(opts)])
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out) as Run) : reject(new Error(`load.mjs exited ${code}`)))
-  })
+/** One load.mjs run on the load CPU (harness.ts); async so that this process keeps serving meanwhile. */
+function load (url: string, headers: Record<string, string>, span: { duration: number } | { amount: number }): Promise<LoadRun> {
+  return loadAsync({ url, headers, connections: CONNECTIONS, ...span, ...(RATE === undefined ? {} : { rate: RATE }) })
 }
 
 /** Runs a command to its end without blocking this process (which has to go on serving). */

@@ -78,7 +78,7 @@ import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
 import {
   idTokenFor,
-  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, hasTaskset, load, median, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
+  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, hasTaskset, load, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
 import { measureRss, RSS_REFERENCE_FACTOR, RSS_TOLERANCE, type RssResult } from './rss.js'
@@ -183,7 +183,7 @@ async function latencySideBySide (t: Target, b: Target, r: number): Promise<Late
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
   const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
   const [x, y] = await Promise.all([loadAsync({ ...t.load, ...at }), loadAsync({ ...b.load, headers: t.load.headers, ...at })])
-  const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
+  const bad = notOk(x, y)
   const over = round(x.p99 - y.p99, 2)
   console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
   return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total }
@@ -424,7 +424,7 @@ ${o.device === true
         const monitored = await watch.cut()
         const cpuUsPerRequest = cpuBefore === null || cpuAfter === null || res.sent === 0 ? null : round((cpuAfter - cpuBefore) * 1000 / res.sent, 1)
         runs.get(t.key)?.push({ run: res, commands, monitored, cpuUsPerRequest })
-        const bad = res.non2xx + res.errors + res.timeouts
+        const bad = notOk(res)
         console.log(`  round ${r + 1} ${t.name}: ${Math.round(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${cpuUsPerRequest === null ? '' : `, proxy CPU ${cpuUsPerRequest} µs/request`}, Redis commands ${sumOf(commands)}${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
       }
     }
@@ -481,7 +481,7 @@ ${o.device === true
         p50_ms: round(median(rs.map((x) => x.run.p50))),
         p99_ms: round(p99),
         requests,
-        not_2xx: rs.reduce((n, x) => n + x.run.non2xx + x.run.errors + x.run.timeouts, 0),
+        not_2xx: notOk(...rs.map((x) => x.run)),
         vs_bare: capacity ? medianOrNull(perRound(t.key, 'bare', (x, b) => x.run.rps / b.run.rps), 3) : null,
         vs_bare_same_transport: medianOrNull(ratioRounds, 3),
         vs_bare_same_transport_rounds: ratioRounds,
@@ -524,7 +524,7 @@ ${o.device === true
         const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.sent === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.sent, 1)
         const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
         rounds.push(row)
-        const bad = x.non2xx + x.errors + x.timeouts + y.non2xx + y.errors + y.timeouts
+        const bad = notOk(x, y)
         console.log(`  side by side ${r + 1}: ${t.name} ${row.rps} req/s (CPU ${row.cpu_us} µs/request) | ${b.name} ${row.base_rps} req/s (CPU ${row.base_cpu_us} µs/request) -> ${(row.ratio * 100).toFixed(1)} %${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
         if (key === 'session' && FIXED_RATE > 0) latencyRuns.push(await latencySideBySide(t, b, r))
       }
