@@ -141,6 +141,19 @@ export function cpuMs (pid: number | undefined): number | null {
 
 /** The same run without blocking this process, so two can run at once (side by side). */
 export function loadAsync (opts: LoadOptions): Promise<LoadRun> {
+  return loadProcess<LoadRun>(opts)
+}
+
+/**
+ * A fixed-rate run against two targets from one load process: each request goes to both at
+ * the same instant (load.mjs `pair`), so the load generator's own pauses hit both alike.
+ */
+export async function loadPairAsync (opts: LoadOptions & { rate: number }, pair: { url: string; headers?: Record<string, string> }): Promise<[LoadRun, LoadRun]> {
+  const { pair: second, ...first } = await loadProcess<LoadRun & { pair: LoadRun }>({ ...opts, pair })
+  return [first, second]
+}
+
+function loadProcess<T> (opts: LoadOptions & { pair?: { url: string; headers?: Record<string, string> } }): Promise<T> {
   const [cmd, ...args] = pin(LOAD_CPU, [process.execPath, 'benchmarks/load.mjs', JSON.stringify({ pipelining: 1, ...opts })])
   return new Promise((resolve, reject) => {
     const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -149,7 +162,7 @@ export function loadAsync (opts: LoadOptions): Promise<LoadRun> {
     child.once('error', reject)
     child.once('exit', (code) => {
       if (code !== 0) { reject(new Error(`load.mjs exited ${code}`)); return }
-      try { resolve(JSON.parse(out) as LoadRun) } catch (err) { reject(err) }
+      try { resolve(JSON.parse(out) as T) } catch (err) { reject(err) }
     })
   })
 }

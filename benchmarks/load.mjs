@@ -12,6 +12,9 @@
 //        back to back at the start of every second and then pause (autocannon 8
 //        lib/httpClient.js, `reqsMadeThisSecond`): a burst at full speed, whose latency grows
 //        with the proxy's CPU cost per request, like a saturated run's.
+//   pair: { url, headers? } (with rate): a second target sent the same requests at the same
+//        instants, from this process; its figures come as `pair` beside the first target's
+//        (the latency side by side of the bench, see openLoop)
 //
 // Latency percentiles are computed here from every 2xx response time at full (sub-ms)
 // resolution; autocannon's own histogram only resolves whole milliseconds.
@@ -19,7 +22,7 @@ import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 
-const { tls, cookieFile, rate, ...opts } = JSON.parse(process.argv[2])
+const { tls, cookieFile, rate, pair, ...opts } = JSON.parse(process.argv[2])
 if (tls !== undefined) {
   opts.tlsOptions = {
     ...(tls.ca === undefined ? {} : { ca: readFileSync(tls.ca) }),
@@ -35,35 +38,46 @@ if (cookieFile !== undefined) {
   }]
 }
 
-let samples = new Float64Array(1 << 16)
-let n = 0
-const record = (statusCode, ms) => {
-  if (statusCode < 200 || statusCode >= 300) return
-  if (n === samples.length) { const bigger = new Float64Array(samples.length * 2); bigger.set(samples); samples = bigger }
-  samples[n++] = ms
+/** Latencies of 2xx answers, every one at full (sub-ms) resolution. */
+class Samples {
+  constructor () { this.v = new Float64Array(1 << 16); this.n = 0 }
+  record (statusCode, ms) {
+    if (statusCode < 200 || statusCode >= 300) return
+    if (this.n === this.v.length) { const bigger = new Float64Array(this.v.length * 2); bigger.set(this.v); this.v = bigger }
+    this.v[this.n++] = ms
+  }
+
+  summary (result) {
+    const n = this.n
+    const sorted = this.v.subarray(0, n).sort()
+    const pct = (p) => n === 0 ? NaN : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))] * 1000) / 1000
+    return {
+      rps: result.requests.average,
+      total: result.requests.total,
+      // every request sent, an open loop's unrecorded first second included (CPU per request)
+      sent: result.requests.sent ?? result.requests.total,
+      ok: n,
+      duration_s: result.duration,
+      p50: pct(50),
+      p99: pct(99),
+      non2xx: result.non2xx,
+      status: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+      errors: result.errors,
+      timeouts: result.timeouts
+    }
+  }
 }
-const result = rate === undefined ? await closedLoop() : await openLoop()
-const sorted = samples.subarray(0, n).sort()
-const pct = (p) => n === 0 ? NaN : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))] * 1000) / 1000
-process.stdout.write(JSON.stringify({
-  rps: result.requests.average,
-  total: result.requests.total,
-  // every request sent, an open loop's unrecorded first second included (CPU per request)
-  sent: result.requests.sent ?? result.requests.total,
-  ok: n,
-  duration_s: result.duration,
-  p50: pct(50),
-  p99: pct(99),
-  non2xx: result.non2xx,
-  status: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
-  errors: result.errors,
-  timeouts: result.timeouts
-}))
+
+if (pair !== undefined && rate === undefined) throw new Error('load.mjs: pair needs rate')
+const targets = [{ url: opts.url, headers: opts.headers, samples: new Samples() }, ...(pair === undefined ? [] : [{ url: pair.url, headers: pair.headers ?? opts.headers, samples: new Samples() }])]
+const results = rate === undefined ? [await closedLoop(targets[0])] : await openLoop()
+const [first, second] = results.map((r, i) => targets[i].samples.summary(r))
+process.stdout.write(JSON.stringify(second === undefined ? first : { ...first, pair: second }))
 
 /** autocannon: every connection sends its next request as soon as the last is answered. */
-async function closedLoop () {
+async function closedLoop (target) {
   const instance = autocannon({ ...opts, renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false })
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => record(statusCode, responseTime))
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => target.samples.record(statusCode, responseTime))
   return await instance
 }
 
@@ -73,43 +87,58 @@ async function closedLoop () {
  * included: a stall of the proxy delays every request due meanwhile, and each counts it.
  * The first second goes unrecorded: in it this process's own start (connecting, compiling
  * undici's code) held answers up to 60 ms.
+ * With `pair`, request i goes to both targets at that instant (each over its own
+ * `connections`), in turns first to one and first to the other: this process's own pauses
+ * (its GC, its turn on the CPU) then fall on both alike, where two load processes paused
+ * each on its own.
  */
 async function openLoop () {
   if (cookieFile !== undefined) throw new Error('load.mjs: rate and cookieFile do not go together')
-  const url = new URL(opts.url)
-  const pool = new Pool(url.origin, {
-    connections: opts.connections,
-    pipelining: 1,
-    // autocannon's default: a request unanswered for 10 s counts as a timeout
-    headersTimeout: 10_000,
-    bodyTimeout: 10_000,
-    ...(opts.tlsOptions === undefined ? {} : { connect: { ...opts.tlsOptions, servername: opts.servername, rejectUnauthorized: false } })
-  })
   const interval = 1000 / rate
-  const statusCodeStats = {}
-  let non2xx = 0; let errors = 0; let timeouts = 0
+  const sides = targets.map((target) => {
+    const url = new URL(target.url)
+    return {
+      target,
+      path: url.pathname + url.search,
+      pool: new Pool(url.origin, {
+        connections: opts.connections,
+        pipelining: 1,
+        // autocannon's default: a request unanswered for 10 s counts as a timeout
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+        ...(opts.tlsOptions === undefined ? {} : { connect: { ...opts.tlsOptions, servername: opts.servername, rejectUnauthorized: false } })
+      }),
+      statusCodeStats: {},
+      non2xx: 0,
+      errors: 0,
+      timeouts: 0
+    }
+  })
   const run = (total, measured) => new Promise((resolve) => {
     let sent = 0; let done = 0
     const start = performance.now()
-    const finish = () => { if (++done === total) resolve((performance.now() - start) / 1000) }
-    const send = () => {
+    const finish = () => { if (++done === total * sides.length) resolve((performance.now() - start) / 1000) }
+    const send = (side) => {
       const t0 = performance.now()
-      pool.request({ method: 'GET', path: url.pathname + url.search, headers: opts.headers }).then(async (res) => {
+      side.pool.request({ method: 'GET', path: side.path, headers: side.target.headers }).then(async (res) => {
         await res.body.dump()
         if (!measured) return
-        record(res.statusCode, performance.now() - t0)
-        const s = statusCodeStats[res.statusCode] ??= { count: 0 }
+        side.target.samples.record(res.statusCode, performance.now() - t0)
+        const s = side.statusCodeStats[res.statusCode] ??= { count: 0 }
         s.count++
-        if (res.statusCode < 200 || res.statusCode >= 300) non2xx++
+        if (res.statusCode < 200 || res.statusCode >= 300) side.non2xx++
       }, (err) => {
         if (!measured) return
-        if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') timeouts++
-        else errors++
+        if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') side.timeouts++
+        else side.errors++
       }).finally(finish)
     }
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
-      while (sent < due) { sent++; send() }
+      while (sent < due) {
+        const flip = sent++ % 2
+        for (let k = 0; k < sides.length; k++) send(sides[(k + flip) % sides.length])
+      }
       if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()))
     }
     tick()
@@ -118,6 +147,6 @@ async function openLoop () {
   await run(warm, false)
   const total = opts.amount ?? Math.round(rate * opts.duration)
   const seconds = await run(total, true)
-  await pool.close()
-  return { requests: { average: total / seconds, total, sent: warm + total }, duration: seconds, non2xx, statusCodeStats, errors, timeouts }
+  await Promise.all(sides.map((side) => side.pool.close()))
+  return sides.map((side) => ({ requests: { average: total / seconds, total, sent: warm + total }, duration: seconds, non2xx: side.non2xx, statusCodeStats: side.statusCodeStats, errors: side.errors, timeouts: side.timeouts }))
 }

@@ -25,7 +25,8 @@
  *            hits both in the same instant, both sent the same requests (the Moatless target's
  *            headers); their req/s ratio is the one the targets use. After each session run,
  *            the same pair side by side at half of BENCH_FIXED_RATE each (the same load in
- *            total): the p99 difference the targets use. Latency percentiles are exact (every 2xx
+ *            total; one load process sends each request to both at once): the p99 difference
+ *            the targets use. Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -78,7 +79,7 @@ import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
 import {
   idTokenFor,
-  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, hasTaskset, load, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
+  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, loadPairAsync, hasTaskset, load, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
 import { measureRss, RSS_REFERENCE_FACTOR, RSS_TOLERANCE, type RssResult } from './rss.js'
@@ -166,7 +167,11 @@ interface SideBySide { key: string; base: string; target: string; rounds: SideBy
  * Latency side by side: the session target and bare offered the same fixed rate at the same
  * time (same CPU, same requests, sent at even intervals: load.mjs's open loop; autocannon's
  * overallRate sends each second's share in a burst at full speed, which measured queueing
- * again), so a stall of the VM lands in both runs' tails at once. At
+ * again), so a stall of the VM lands in both runs' tails at once. One load process sends each
+ * request to both at the same instant (load.mjs `pair`): with a load process each, a pause of
+ * one (its GC, its turn on the shared load CPU) landed in one tail only, and two bare proxies
+ * measured against each other this way differed by 1.53 ms in the median run (-5.59 to +6.49
+ * ms); from one process, by 0.12 ms (-1.33 to +0.12; NOTES, eighth round). At
  * this rate neither proxy is saturated, so p99 - bare's p99 is the latency the decision adds,
  * not queueing (saturated, p99 is about connections / req/s: a proxy at 90 % of bare's req/s
  * has a p99 about 11 % higher, whatever its own latency).
@@ -182,7 +187,7 @@ interface LatencySideBySide { key: string; base: string; rate: number; connectio
 async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencySideBySide['runs'][number]> {
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
   const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
-  const [x, y] = await Promise.all([loadAsync({ ...t.load, ...at }), loadAsync({ ...b.load, headers: t.load.headers, ...at })])
+  const [x, y] = await loadPairAsync({ ...t.load, ...at }, { url: b.load.url, headers: t.load.headers })
   const bad = notOk(x, y)
   const over = round(x.p99 - y.p99, 2)
   console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
@@ -696,7 +701,7 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
     if (latencySide !== null) {
-      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
+      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests, sent to both at the same instants by one load process. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
         '| run | requests (target / bare) | p50 ms (target / bare) | p99 ms (target / bare) | p99 over bare |', '|---:|---|---|---|---:|',
         ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
     }

@@ -63,3 +63,48 @@ t.test('rate with a cookie file is refused', async (t) => {
   const opts = { url: 'http://127.0.0.1:1/page', headers: {}, connections: 1, duration: 1, rate: 10, cookieFile: '/dev/null' }
   await t.rejects(run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)]), /rate and cookieFile do not go together/)
 })
+
+t.test('pair: the same instants for two targets, a stall of one counted by it alone', async (t) => {
+  const RATE = 200
+  const SECONDS = 2
+  const STALL_AT = 300 // the 100th measured request
+  const STALL_MS = 200
+  const arrivals: Record<'a' | 'b', number[]> = { a: [], b: [] }
+  let stallUntil = 0
+  const serve = (side: 'a' | 'b') => createServer((req, res) => {
+    const now = performance.now()
+    arrivals[side].push(now)
+    const answer = (): void => { res.end('x'.repeat(1024)) }
+    if (side === 'b') { answer(); return }
+    // a alone stops answering for STALL_MS: what arrives meanwhile is answered at its end.
+    if (arrivals.a.length === STALL_AT) stallUntil = now + STALL_MS
+    if (now < stallUntil) setTimeout(answer, stallUntil - now)
+    else answer()
+  })
+  const servers = { a: serve('a'), b: serve('b') }
+  for (const s of Object.values(servers)) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of Object.values(servers)) s.close() })
+  const url = (side: 'a' | 'b'): string => `http://127.0.0.1:${(servers[side].address() as AddressInfo).port}/page`
+
+  const opts = { url: url('a'), headers: { accept: 'text/plain' }, connections: 4, duration: SECONDS, rate: RATE, pair: { url: url('b') } }
+  const { stdout } = await run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)])
+  const r = JSON.parse(stdout) as LoadRun & { pair: LoadRun }
+
+  for (const [name, x] of [['a', r], ['b', r.pair]] as const) {
+    t.equal(x.total, RATE * SECONDS, `${name}: measured requests, rate x duration`)
+    t.equal(x.ok, x.total, `${name}: every measured request answered 2xx`)
+    t.equal(arrivals[name].length, x.sent, `${name}: the server saw every request sent`)
+  }
+  t.ok(r.p99 > STALL_MS / 2, `a's p99 ${r.p99} ms counts its ${STALL_MS} ms stall`)
+  t.ok(r.pair.p99 < STALL_MS / 4, `b's p99 ${r.pair.p99} ms: b was not held by a's stall`)
+
+  // Request i reaches both at about the same instant (a's stall aside, which holds only answers).
+  const apart = arrivals.a.map((at, i) => Math.abs(at - (arrivals.b[i] as number))).sort((x, y) => x - y)
+  const median = apart[Math.floor(apart.length / 2)] as number
+  t.ok(median < 1000 / RATE / 4, `median time between a request's arrivals at a and at b ${median.toFixed(3)} ms`)
+})
+
+t.test('pair without rate is refused', async (t) => {
+  const opts = { url: 'http://127.0.0.1:1/page', headers: {}, connections: 1, duration: 1, pair: { url: 'http://127.0.0.1:2/page' } }
+  await t.rejects(run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)]), /pair needs rate/)
+})
