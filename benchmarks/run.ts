@@ -26,7 +26,8 @@
  *            headers); their req/s ratio is the one the targets use. After each session run,
  *            the same pair side by side at half of BENCH_FIXED_RATE each (the same load in
  *            total; one load process sends each request to both at once): the p99 difference
- *            the targets use. Latency percentiles are exact (every 2xx
+ *            the targets use. Then the same protocol with a second bare proxy in Moatless's
+ *            place (A/A): the method's own noise, beyond which a miss counts as one. Latency percentiles are exact (every 2xx
  *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
  *            commandstats around every run gives commands per request (every client, timers
  *            included); MONITOR over the same runs sorts each command by its key into timers
@@ -181,10 +182,16 @@ interface SideBySide { key: string; base: string; target: string; rounds: SideBy
  * at 500 req/s it grew back only to ~6 MB within the runs, with minor GCs 3-4 times as often and
  * a major GC with a 32 ms step, and the runs gave +0.33 to +16.15 ms (NOTES, seventh round).
  */
-interface LatencySideBySide { key: string; base: string; rate: number; connections: number; runs: { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number }[]; p99_over_bare_ms: number }
+type LatencyRun = { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number }
+/**
+ * `noise`: the same runs with a second bare proxy in Moatless's place (A/A): how far apart two
+ * identical proxies come out, the method's own error. The target counts as inconclusive, not as
+ * missed, while Moatless's difference is within the tolerance plus that noise.
+ */
+interface LatencySideBySide { key: string; base: string; rate: number; connections: number; runs: LatencyRun[]; p99_over_bare_ms: number; noise: { runs: LatencyRun[]; p99_abs_ms: number } | null }
 
 /** One latency side-by-side run (see LatencySideBySide) of target `t` against its bare `b`. */
-async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencySideBySide['runs'][number]> {
+async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencyRun> {
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
   const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
   const [x, y] = await loadPairAsync({ ...t.load, ...at }, { url: b.load.url, headers: t.load.headers })
@@ -538,7 +545,28 @@ ${o.device === true
     }
 
     if (latencyRuns.length > 0) {
-      latencySide = { key: 'session', base: 'bare', rate: FIXED_RATE / 2, connections: FIXED_RATE_CONNECTIONS / 2, runs: latencyRuns, p99_over_bare_ms: round(median(latencyRuns.map((r) => r.p99_over_ms)), 2) }
+      // The method's noise (see LatencySideBySide): a second bare proxy in the session target's
+      // place, the same protocol (both afresh, warmed up, a saturated run, then the latency run).
+      const session = targets.find((x) => x.key === 'session') as Target
+      const b = targets.find((x) => x.key === 'bare') as Target
+      const other = await restartableScript('benchmarks/bare-proxy.mjs', { UPSTREAM: upstream })
+      const a: Target = { ...b, key: 'bare-2', name: 'a second bare @fastify/http-proxy', proc: other, load: { url: `http://127.0.0.1:${other.port}/page`, headers: session.load.headers } }
+      const noise: LatencyRun[] = []
+      for (let r = 0; r < latencyRuns.length; r++) {
+        await Promise.all([a.proc?.restart(), b.proc?.restart()])
+        for (const duration of [SIDE_WARMUP_SECONDS, SECONDS]) await Promise.all([loadAsync({ ...a.load, duration, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: a.load.headers, duration, connections: CONNECTIONS })])
+        noise.push(await latencySideBySide(a, b, r))
+      }
+      await other.kill()
+      latencySide = {
+        key: 'session',
+        base: 'bare',
+        rate: FIXED_RATE / 2,
+        connections: FIXED_RATE_CONNECTIONS / 2,
+        runs: latencyRuns,
+        p99_over_bare_ms: round(median(latencyRuns.map((r) => r.p99_over_ms)), 2),
+        noise: { runs: noise, p99_abs_ms: round(median(noise.map((r) => Math.abs(r.p99_over_ms))), 2) }
+      }
     }
     result.load = { rounds: ROUNDS, side_by_side_runs: SIDE_RUNS, side_by_side_warmup_seconds: SIDE_WARMUP_SECONDS, seconds: SECONDS, warmup_seconds: WARMUP_SECONDS, connections: CONNECTIONS, idle_redis_commands_per_second: idleCommandsPerSecond, targets: summary, side_by_side: sideBySide, latency_side_by_side: latencySide }
     for (const p of procs) await p.kill()
@@ -606,6 +634,24 @@ function tlsAgent (ca: string, cert?: { cert: string; key: string }): Agent {
 
 interface TargetRow { target: string; measured: string; goal: string; met: boolean | null; inconclusive?: boolean }
 
+/** A signed difference in ms: +0.5 ms, -0.2 ms. */
+const ms = (x: number): string => `${x >= 0 ? '+' : ''}${x} ms`
+
+/** The p99 target's row: met within the tolerance, inconclusive within the tolerance + the method's noise. */
+function latencyRow (label: string, l: LatencySideBySide, other: string | null): TargetRow {
+  const over = l.p99_over_bare_ms
+  const noise = l.noise?.p99_abs_ms ?? 0
+  const noiseText = l.noise === null ? '' : ` (method noise, bare against a second bare the same way: ${noise} ms in the median run; runs ${l.noise.runs.map((r) => ms(r.p99_over_ms)).join(', ')})`
+  const met = over <= GOAL.p99OverBareMs
+  return {
+    target: label,
+    measured: `side by side ${ms(over)} (runs: ${l.runs.map((r) => `${r.p99_ms} vs ${r.base_p99_ms}`).join(', ')} ms)${noiseText}${other === null ? '' : `; ${other}`}`,
+    goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`,
+    met,
+    inconclusive: !met && over <= GOAL.p99OverBareMs + noise
+  }
+}
+
 function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latencySide: LatencySideBySide | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
   const rows: TargetRow[] = []
   const s = summary.find((x) => x.key === 'session')
@@ -619,7 +665,6 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     : { target: 'session: req/s vs bare proxy', measured: `side by side ${(sbs.ratio * 100).toFixed(1)} % (runs: ${sbs.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${sbs.cpu_ratio === null ? '' : `; by CPU per request ${(sbs.cpu_ratio * 100).toFixed(1)} %`})${interleaved === null ? '' : `; ${interleaved}`}`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: sbs.ratio >= GOAL.rpsVsBare })
   const logged = sideBySide.find((x) => x.key === 'session-logged')
   if (logged !== undefined) rows.push({ target: 'session, every decision logged (info): req/s vs bare', measured: `side by side ${(logged.ratio * 100).toFixed(1)} % (runs: ${logged.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')}${logged.cpu_ratio === null ? '' : `; by CPU per request ${(logged.cpu_ratio * 100).toFixed(1)} %`})`, goal: `>= ${GOAL.rpsVsBare * 100} % (side by side)`, met: logged.ratio >= GOAL.rpsVsBare })
-  const ms = (x: number): string => `${x >= 0 ? '+' : ''}${x} ms`
   const sr = summary.find((x) => x.key === 'session@rate')
   const br = summary.find((x) => x.key === 'bare@rate')
   const interleavedP99 = (x: TargetSummary | undefined, b: TargetSummary | undefined): string | null =>
@@ -629,7 +674,7 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     const other = interleavedP99(sr, br)
     rows.push(latencySide === null
       ? { target: label, measured: other ?? 'not measured', goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: null }
-      : { target: label, measured: `side by side ${ms(latencySide.p99_over_bare_ms)} (runs: ${latencySide.runs.map((r) => `${r.p99_ms} vs ${r.base_p99_ms}`).join(', ')} ms)${other === null ? '' : `; ${other}`}`, goal: `<= ${GOAL.p99OverBareMs} ms (side by side)`, met: latencySide.p99_over_bare_ms <= GOAL.p99OverBareMs })
+      : latencyRow(label, latencySide, other))
   }
   // Saturated, p99 is queueing: about connections / req/s, so it follows the req/s ratio (at
   // 85 % of bare's req/s, ~18 % over bare's p99); reported below the targets, not judged.
@@ -704,6 +749,12 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests, sent to both at the same instants by one load process. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
         '| run | requests (target / bare) | p50 ms (target / bare) | p99 ms (target / bare) | p99 over bare |', '|---:|---|---|---|---:|',
         ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
+      const noise = latencySide.noise
+      if (noise !== null) {
+        out.push(`The method's noise: the same runs with a second bare proxy in the session target's place (both afresh, warmed up, a saturated run, then the latency run). Two identical proxies came out **${noise.p99_abs_ms} ms** apart in the median run; the p99 target counts as inconclusive, not missed, while the difference above is within ${GOAL.p99OverBareMs} ms plus this.`, '',
+          '| run | requests (bare 2 / bare) | p50 ms (bare 2 / bare) | p99 ms (bare 2 / bare) | difference |', '|---:|---|---|---|---:|',
+          ...noise.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
+      }
     }
     const bad = summary.filter((r) => r.not_2xx > 0)
     if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
