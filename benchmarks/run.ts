@@ -41,7 +41,8 @@
  *  rss       benchmarks/rss.ts: RSS of a fresh proxy with `session.cache_size` set to
  *            BENCH_RSS_CACHE as 10k / 20k / 50k / 100k sessions go through its caches (also after
  *            a forced GC): bounded by the configured limit, not by the sessions used.
- * The proxies run pinned to CPU 0, the upstream and the load generator to CPU 1 (taskset).
+ * The proxies run pinned to CPU 0; the upstream, the load generator, this process (the IdP, the
+ * sign-in client) and redis-server to CPU 1 (taskset).
  * Moatless is the built `dist/` (bin/moatless.js serve): run `npm run build` first after changes.
  * Results: benchmarks/results/latest.{json,md}; a "Targets" block says what was met.
  *
@@ -55,6 +56,7 @@
  *   BENCH_FIXED_RATE=1000  (req/s for the fixed-rate runs of bare and session, interleaved and
  *     side by side; 0: skip them)
  *   BENCH_PROXY_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the session/bearer proxy)
+ *   BENCH_SIGNIN_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'  (node flags for the sign-in phase's proxy)
  *   BENCH_LOG_LEVEL=warn  (log level of the `session`, `bearer` proxy; `session-logged` always runs at info, the
  *     default, writing every decision line to /dev/null)
  *   BENCH_SIGNINS=100  BENCH_SIGNIN_WARMUP=10  (sign-ins measured, after warm-up sign-ins not counted: a
@@ -80,7 +82,7 @@ import { createTestCa } from '../test/helpers/tls.js'
 import type { DecisionResult } from './decision.js'
 import {
   idTokenFor,
-  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, loadPairAsync, hasTaskset, load, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
+  CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, loadPairAsync, hasTaskset, load, LOAD_CPU, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
   startMoatless, startScript, statsDelta, stopAll, stopChild, sumOf, type LoadOptions, type LoadRun, type MoatlessProcess
 } from './harness.js'
 import { measureRss, RSS_REFERENCE_FACTOR, RSS_TOLERANCE, type RssResult } from './rss.js'
@@ -239,8 +241,14 @@ const started = Date.now()
 const elapsed = (): string => `${Math.round((Date.now() - started) / 1000)} s`
 
 async function main (): Promise<void> {
+  // This process (the embedded IdP, the sign-in client, Redis MONITOR) and the redis-server it
+  // starts belong with the origin and the load, on the load CPU, off the proxies' CPU. Left
+  // unpinned, the IdP's work after answering a sign-in's token request could take the proxy
+  // CPU while the proxy finished that sign-in: sign-in p50 5.26-6.29 ms unpinned, 4.56-5.06
+  // pinned on one evening's VM (NOTES, eighth round).
+  if (hasTaskset) execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CPU), String(process.pid)], { stdio: 'ignore' })
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, pinned: hasTaskset }
-  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}${hasTaskset ? ', proxies on CPU 0, upstream + load generator on CPU 1' : ', not pinned (no taskset or < 2 cores)'}`)
+  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB, Node ${machine.node}${hasTaskset ? ', proxies on CPU 0, upstream + load generator + IdP + Redis on CPU 1' : ', not pinned (no taskset or < 2 cores)'}`)
   const stale = distIsStale()
   if (stale !== null) console.log(`WARNING: dist/ is older than ${stale}: the bench runs the built proxy; run \`npm run build\` first`)
 
@@ -590,7 +598,7 @@ ${o.device === true
       port: ports.signin,
       adminPort: admin.signin,
       logs: 'info',
-      nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs'],
+      nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs', ...(process.env.BENCH_SIGNIN_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
       env: { BENCH_TRACE_FILE: traceFile, BENCH_TRACE_ORIGIN: new URL(idp.issuer).origin }
     })
     signin = await measureSignIn({ moatless: m, traceFile, idpIssuer: idp.issuer, idpCalls, from: fromOf('http', ports.signin), signins: SIGNINS, warmup: SIGNIN_WARMUP, user: 'alice', password: 'alice-password' })
@@ -733,7 +741,7 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
 }
 
 function report (result: Record<string, unknown>, machine: { cpu: string; cores: number; memory_gib: number; node: string }, summary: TargetSummary[], sideBySide: SideBySide[], latencySide: LatencySideBySide | null, idleRate: number | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null, targets: string): string {
-  const out: string[] = [`Measured ${result.date as string} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}${hasTaskset ? '; proxies pinned to CPU 0, upstream and autocannon to CPU 1' : ''}; whole run ${result.duration_s as number} s.`, '']
+  const out: string[] = [`Measured ${result.date as string} on ${machine.cpu} (${machine.cores} cores, ${machine.memory_gib} GiB), Node ${machine.node}${hasTaskset ? '; proxies pinned to CPU 0; upstream, load generator, IdP and Redis to CPU 1' : ''}; whole run ${result.duration_s as number} s.`, '']
   if (summary.length > 0) {
     out.push(`Load: ${ROUNDS} interleaved rounds of ${SECONDS} s per target (every other round in reverse order) after a ${WARMUP_SECONDS} s warm-up, ${CONNECTIONS} connections as fast as they go (fixed-rate rows: ${FIXED_RATE} req/s in total sent at even intervals whatever the answers, over ${FIXED_RATE_CONNECTIONS} connections, after an unrecorded second, compared with bare at the same rate), 1 KiB responses; latency from every 2xx response. req/s, p50, p99 and CPU: medians of the rounds. Ratios and "p99 over bare": taken within each round, then the median of the rounds (so drift between rounds cancels). CPU µs/request: the proxy process's user + system time over the run / its requests (/proc); "by CPU" = bare's CPU per request / the target's: requests per CPU-second relative to bare.`, '',
       '| target | req/s | p50 ms | p99 ms | vs bare (same transport) | rounds | vs bare (HTTP) | vs direct | p99 over bare (same transport) | proxy CPU µs / request | vs bare by CPU | Redis cmds / request |',
