@@ -196,7 +196,11 @@ interface LatencySideBySide { key: string; base: string; rate: number; connectio
 async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencyRun> {
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
   const at = { duration: SECONDS, connections: FIXED_RATE_CONNECTIONS / 2, rate: FIXED_RATE / 2 }
-  const [x, y] = await loadPairAsync({ ...t.load, ...at }, { url: b.load.url, headers: t.load.headers })
+  // Which of the two the load process lists first alternates between runs, so that any edge
+  // the first (or second) place gives cannot favour one side in the median.
+  const [x, y] = r % 2 === 0
+    ? await loadPairAsync({ ...t.load, ...at }, { url: b.load.url, headers: t.load.headers })
+    : (await loadPairAsync({ ...b.load, headers: t.load.headers, ...at }, { url: t.load.url, headers: t.load.headers })).reverse() as [LoadRun, LoadRun]
   const bad = notOk(x, y)
   const over = round(x.p99 - y.p99, 2)
   console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
