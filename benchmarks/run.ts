@@ -27,10 +27,10 @@
  *            the same pair side by side at half of BENCH_FIXED_RATE each (the same load in
  *            total; one load process sends each request to both at once): the p99 difference
  *            the targets use. Then the same protocol with a second bare proxy in Moatless's
- *            place (A/A): the method's own noise, beyond which a miss counts as one. Latency percentiles are exact (every 2xx
- *            response time, sub-millisecond). Redis, steady state (after warm-up): INFO
- *            commandstats around every run gives commands per request (every client, timers
- *            included); MONITOR over the same runs sorts each command by its key into timers
+ *            place (A/A): the method's own noise, beyond which a miss counts as one. Latency
+ *            percentiles are exact (every 2xx response time, sub-millisecond). Redis, steady
+ *            state (after warm-up): INFO commandstats around every run gives commands per
+ *            request (every client, timers included); MONITOR over the same runs sorts each command by its key into timers
  *            (rule polling, decision-sample flush) and the request path (sessions, devices...):
  *            the target is about the request path.
  *  decision  benchmarks/decision.ts in its own process on the proxy CPU: flat or not from 10 to
@@ -758,14 +758,14 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
         ...sideBySide.map((x) => `| ${x.target} | ${x.base} | ${x.rounds.map((r) => `${r.rps} / ${r.base_rps}`).join(', ')} | ${x.rounds.map((r) => `${(r.ratio * 100).toFixed(1)} %`).join(', ')} | **${(x.ratio * 100).toFixed(1)} %** | ${x.rounds.map((r) => `${r.cpu_us ?? '-'} / ${r.base_cpu_us ?? '-'}`).join(', ')} | ${x.cpu_ratio === null ? '-' : `${(x.cpu_ratio * 100).toFixed(1)} %`} |`), '')
     }
     if (latencySide !== null) {
-      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests, sent to both at the same instants by one load process. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${latencySide.p99_over_bare_ms >= 0 ? '+' : ''}${latencySide.p99_over_bare_ms} ms**.`, '',
+      out.push(`Latency side by side: the session target and bare offered ${latencySide.rate} req/s each at the same time (the load of one fixed-rate run in total, sent at even intervals; ${latencySide.connections} connections each, ${latencySide.runs.length} runs of ${SECONDS} s, each right after a session side-by-side run, on the same fresh and warm pair of processes), same CPU, same requests, sent to both at the same instants by one load process. Neither is saturated, so a stall of the machine lands in both tails at once and the p99 difference is the latency Moatless adds. Median of the runs' differences: **${ms(latencySide.p99_over_bare_ms)}**.`, '',
         '| run | requests (target / bare) | p50 ms (target / bare) | p99 ms (target / bare) | p99 over bare |', '|---:|---|---|---|---:|',
-        ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
+        ...latencySide.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${ms(r.p99_over_ms)} |`), '')
       const noise = latencySide.noise
       if (noise !== null) {
         out.push(`The method's noise: the same runs with a second bare proxy in the session target's place (both afresh, warmed up, a saturated run, then the latency run). Two identical proxies came out **${noise.p99_abs_ms} ms** apart in the median run; the p99 target counts as inconclusive, not missed, while the difference above is within ${GOAL.p99OverBareMs} ms plus this.`, '',
           '| run | requests (bare 2 / bare) | p50 ms (bare 2 / bare) | p99 ms (bare 2 / bare) | difference |', '|---:|---|---|---|---:|',
-          ...noise.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${r.p99_over_ms >= 0 ? '+' : ''}${r.p99_over_ms} ms |`), '')
+          ...noise.runs.map((r, i) => `| ${i + 1} | ${r.requests} / ${r.base_requests} | ${r.p50_ms} / ${r.base_p50_ms} | ${r.p99_ms} / ${r.base_p99_ms} | ${ms(r.p99_over_ms)} |`), '')
       }
     }
     const bad = summary.filter((r) => r.not_2xx > 0)
