@@ -102,7 +102,9 @@ const FIXED_RATE_CONNECTIONS = 8
 /** Moatless's log level in the load phase. info: every decision line is written (to /dev/null). */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 /** Extra node flags for the session/bearer proxy of the load phase, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`. */
-const PROXY_NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+const nodeArgs = (v: string | undefined): string[] => (v ?? '').split(' ').filter((a) => a !== '')
+const PROXY_NODE_ARGS = nodeArgs(process.env.BENCH_PROXY_NODE_ARGS)
+const SIGNIN_NODE_ARGS = nodeArgs(process.env.BENCH_SIGNIN_NODE_ARGS)
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 100)
 const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
 const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
@@ -191,6 +193,11 @@ type LatencyRun = { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p9
  * missed, while Moatless's difference is within the tolerance plus that noise.
  */
 interface LatencySideBySide { key: string; base: string; rate: number; connections: number; runs: LatencyRun[]; p99_over_bare_ms: number; noise: { runs: LatencyRun[]; p99_abs_ms: number } | null }
+
+/** `t` and its bare `b` loaded at once, as fast as they answer, both sent `t`'s requests (see SideBySide). */
+function sideBySideLoad (t: Target, b: Target, duration: number): Promise<[LoadRun, LoadRun]> {
+  return Promise.all([loadAsync({ ...t.load, duration, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration, connections: CONNECTIONS })])
+}
 
 /** One latency side-by-side run (see LatencySideBySide) of target `t` against its bare `b`. */
 async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencyRun> {
@@ -541,9 +548,9 @@ ${o.device === true
         // 77.6-95.9 %) and the session's highest in all four (93.3-96.6 %); a 5 s warm-up before
         // it did not make it like the others (session at info: 73.2 % against 77.6-86.7 %).
         await Promise.all([t.proc?.restart(), b.proc?.restart()])
-        await Promise.all([loadAsync({ ...t.load, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SIDE_WARMUP_SECONDS, connections: CONNECTIONS })])
+        await sideBySideLoad(t, b, SIDE_WARMUP_SECONDS)
         const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
-        const [x, y] = await Promise.all([loadAsync({ ...t.load, duration: SECONDS, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration: SECONDS, connections: CONNECTIONS })])
+        const [x, y] = await sideBySideLoad(t, b, SECONDS)
         const cpu1 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const per = (i: number, run: LoadRun): number | null => cpu0[i] === null || cpu1[i] === null || run.sent === 0 ? null : round(((cpu1[i] as number) - (cpu0[i] as number)) * 1000 / run.sent, 1)
         const row: SideBySideRound = { rps: Math.round(x.rps), base_rps: Math.round(y.rps), ratio: round(x.rps / y.rps, 3), cpu_us: per(0, x), base_cpu_us: per(1, y), p99_ms: x.p99, base_p99_ms: y.p99 }
@@ -566,7 +573,7 @@ ${o.device === true
       const noise: LatencyRun[] = []
       for (let r = 0; r < latencyRuns.length; r++) {
         await Promise.all([a.proc?.restart(), b.proc?.restart()])
-        for (const duration of [SIDE_WARMUP_SECONDS, SECONDS]) await Promise.all([loadAsync({ ...a.load, duration, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: a.load.headers, duration, connections: CONNECTIONS })])
+        for (const duration of [SIDE_WARMUP_SECONDS, SECONDS]) await sideBySideLoad(a, b, duration)
         noise.push(await latencySideBySide(a, b, r))
       }
       await other.kill()
@@ -602,7 +609,7 @@ ${o.device === true
       port: ports.signin,
       adminPort: admin.signin,
       logs: 'info',
-      nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs', ...(process.env.BENCH_SIGNIN_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
+      nodeArgs: ['--import', './benchmarks/trace-outgoing.mjs', ...SIGNIN_NODE_ARGS],
       env: { BENCH_TRACE_FILE: traceFile, BENCH_TRACE_ORIGIN: new URL(idp.issuer).origin }
     })
     signin = await measureSignIn({ moatless: m, traceFile, idpIssuer: idp.issuer, idpCalls, from: fromOf('http', ports.signin), signins: SIGNINS, warmup: SIGNIN_WARMUP, user: 'alice', password: 'alice-password' })
