@@ -104,78 +104,10 @@ import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
 import { NO_DEVICE, type Identity } from '../src/context.js'
 import { MemoryStore } from '../src/store/index.js'
+import { FLAT_TOLERANCE, flatnessOf, type DecisionCase, type DecisionResult, type Family } from './decision-result.js'
 
 export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
-export const FLAT_TOLERANCE = 0.10
-
-export type Family = 'apps' | 'apps: lookupHost alone' | 'apps: evaluate alone' | 'apps, each size compiled alone' | 'sessions, 100 in use' | 'sessions, all in use' | 'decision, 100 in use' | 'decision, all in use' | 'request, 100 in use' | 'request, all in use' | 'other'
-export const FAMILIES = ['apps', 'apps: lookupHost alone', 'apps: evaluate alone', 'apps, each size compiled alone', 'sessions, 100 in use', 'sessions, all in use', 'decision, 100 in use', 'decision, all in use', 'request, 100 in use', 'request, all in use'] as const
-/**
- * What a family's flatness is evidence of: 'data structure' = how the code scales (the issue's
- * target); 'memory latency' = the machine's cache/TLB misses on a working set larger than the
- * CPU caches (informational: shows what all users active costs, not how the code scales);
- * 'memory placement' = the same working set, packed or spread over the heap (informational).
- */
-export type Measure = 'data structure' | 'memory latency' | 'memory placement'
-export const FAMILY_MEASURES: Record<(typeof FAMILIES)[number], Measure> = {
-  apps: 'data structure',
-  'apps: lookupHost alone': 'data structure',
-  'apps: evaluate alone': 'data structure',
-  'apps, each size compiled alone': 'memory placement',
-  'sessions, 100 in use': 'data structure',
-  'sessions, all in use': 'memory latency',
-  'decision, 100 in use': 'data structure',
-  'decision, all in use': 'memory latency',
-  'request, 100 in use': 'data structure',
-  'request, all in use': 'memory latency'
-}
-
-export interface DecisionCase {
-  case: string
-  family: Family
-  size: number
-  ns_per_op: number
-  median_ns: number
-  reps_ns: number[]
-  /** Iterations per repetition (chosen so one repetition takes about target_ms). */
-  iterations?: number
-  /** "all in use" cases: ns_per_op minus that of the same kind's "100 in use" case at the same size. */
-  extra_ns?: number
-  /** "all in use" cases: extra_ns / cache_miss_ns, the extra cost counted in memory misses. */
-  extra_misses?: number
-}
-export interface Flatness {
-  family: Family
-  sizes: number[]
-  min_ns: number
-  max_ns: number
-  /** max / min - 1 across the family's sizes. */
-  spread: number
-  /** Worst (p25 - min) / min across the family's cases: the measurement's own noise. */
-  noise: number
-  verdict: 'flat' | 'not flat' | 'inconclusive'
-  /** true flat, false not flat, null inconclusive. */
-  flat: boolean | null
-  /** What this family's verdict is evidence of (see FAMILY_MEASURES). */
-  measures?: Measure
-}
-export interface DecisionResult {
-  /** Repetitions done (DECISION_REPS unless the time budget stopped them earlier). */
-  reps: number
-  cases: DecisionCase[]
-  flatness: Flatness[]
-  /** ns per step of a dependent random read chain over a chase_mib buffer (one memory miss). */
-  cache_miss_ns?: number
-  chase_mib?: number
-  /** Target time of one repetition of one case, ms. */
-  target_ms?: number
-  /** How the full GC before the repetitions was forced: node's --expose-gc, the V8 flag set at run time, or not at all. */
-  gc?: 'global.gc' | 'v8 flag' | 'none'
-  /** Seconds spent in the timed repetitions, and in the whole run. */
-  reps_seconds?: number
-  total_seconds?: number
-}
 
 /** app-00042: the same length at every size, so a bigger rule set does not mean longer host names. */
 const appName = (i: number): string => `app-${String(i).padStart(5, '0')}`
@@ -545,18 +477,10 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
     c.extra_ns = c.ns_per_op - hot.ns_per_op
     c.extra_misses = Math.round((c.extra_ns / cacheMiss) * 10) / 10
   }
-  const flatness: Flatness[] = FAMILIES.map((family) => {
-    const fam = cases.filter((c) => c.family === family)
-    const min = Math.min(...fam.map((c) => c.ns_per_op))
-    const max = Math.max(...fam.map((c) => c.ns_per_op))
-    const spread = Math.round((max / min - 1) * 1000) / 1000
-    const noise = Math.round(Math.max(...fam.map((c) => {
-      const sorted = [...c.reps_ns].sort((a, b) => a - b)
-      return (sorted[Math.floor(sorted.length / 4)] as number) / (sorted[0] as number) - 1
-    })) * 1000) / 1000
-    const verdict = spread <= FLAT_TOLERANCE ? 'flat' : spread > FLAT_TOLERANCE + noise ? 'not flat' : 'inconclusive'
-    return { family, sizes: fam.map((c) => c.size), min_ns: min, max_ns: max, spread, noise, verdict, flat: verdict === 'inconclusive' ? null : verdict === 'flat', measures: FAMILY_MEASURES[family] }
-  })
+  const flatness = flatnessOf(cases, (fam) => Math.max(...fam.map((c) => {
+    const sorted = [...c.reps_ns].sort((a, b) => a - b)
+    return (sorted[Math.floor(sorted.length / 4)] as number) / (sorted[0] as number) - 1
+  })))
   return {
     reps: done,
     cases,

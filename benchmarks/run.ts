@@ -33,8 +33,10 @@
  *            request (every client, timers included); MONITOR over the same runs sorts each command by its key into timers
  *            (rule polling, decision-sample flush) and the request path (sessions, devices...):
  *            the target is about the request path.
- *  decision  benchmarks/decision.ts in its own process on the proxy CPU: flat or not from 10 to
- *            10,000 apps and from 100 to 100,000 live sessions (see that file for the method).
+ *  decision  benchmarks/decision.ts on the proxy CPU, BENCH_DECISION_RUNS times (default 3), each
+ *            run in a process of its own, so in a heap laid out anew: flat or not from 10 to
+ *            10,000 apps and from 100 to 100,000 live sessions, from the median of the runs
+ *            (combineRuns; see that file for the method).
  *  signin    benchmarks/signin.ts: real sign-ins against the embedded IdP; callback + handoff
  *            server time from the proxy's decision log, minus the time the proxy spent waiting
  *            on the IdP (traced inside the proxy process; see that file).
@@ -65,6 +67,7 @@
  *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
  *   BENCH_RSS_CACHE=20000  (session.cache_size of the rss proxy; at least 100)
  *   DECISION_REPS=80  DECISION_TARGET_MS=6  DECISION_BUDGET_S=10  (see benchmarks/decision.ts)
+ *   BENCH_DECISION_RUNS=3  (decision micro-benchmark runs, each in a fresh process; ~30 s each)
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -79,7 +82,7 @@ import { RedisStore, type DeviceRecord } from '../src/store/index.js'
 import { freePorts } from '../test/helpers/ports.js'
 import { startRedis } from '../test/helpers/redis.js'
 import { createTestCa } from '../test/helpers/tls.js'
-import type { DecisionResult } from './decision.js'
+import { combineRuns, type DecisionResult } from './decision-result.js'
 import {
   idTokenFor,
   CLIENT_SECRET, commandPurpose, commandStats, cpuMs, distIsStale, loadAsync, loadPairAsync, hasTaskset, load, LOAD_CPU, median, notOk, pin, PROXY_CPU, RedisWatch, round, SESSION_SECRET,
@@ -105,6 +108,7 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 const nodeArgs = (v: string | undefined): string[] => (v ?? '').split(' ').filter((a) => a !== '')
 const PROXY_NODE_ARGS = nodeArgs(process.env.BENCH_PROXY_NODE_ARGS)
 const SIGNIN_NODE_ARGS = nodeArgs(process.env.BENCH_SIGNIN_NODE_ARGS)
+const DECISION_RUNS = Math.max(1, Number(process.env.BENCH_DECISION_RUNS ?? 3))
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 100)
 const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
 const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
@@ -594,9 +598,11 @@ ${o.device === true
   // ---------------------------------------------------------------- decision
   let decision: DecisionResult | null = null
   if (PHASES.has('decision')) {
-    console.log(`\n[decision] micro-benchmark in its own process on CPU ${PROXY_CPU} (${elapsed()})`)
+    console.log(`\n[decision] micro-benchmark, ${DECISION_RUNS} runs, each in a process of its own on CPU ${PROXY_CPU} (${elapsed()})`)
     const [cmd, ...args] = pin(PROXY_CPU, [process.execPath, '--expose-gc', '--import', 'tsx', 'benchmarks/decision.ts', '--json'])
-    decision = JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 22 })) as DecisionResult
+    const runs: DecisionResult[] = []
+    for (let i = 0; i < DECISION_RUNS; i++) runs.push(JSON.parse(execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 1 << 22 })) as DecisionResult)
+    decision = combineRuns(runs)
     result.decision = decision
   }
 
@@ -671,6 +677,11 @@ function latencyRow (label: string, l: LatencySideBySide, other: string | null):
   }
 }
 
+/** ` (runs: 17.6 %, 9.1 %, 1.8 %)`: each decision run's own spread, when runs were combined. */
+function runSpreads (f: { run_spreads?: number[] }): string {
+  return f.run_spreads === undefined ? '' : ` (runs: ${f.run_spreads.map((x) => `${(x * 100).toFixed(1)} %`).join(', ')})`
+}
+
 function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latencySide: LatencySideBySide | null, decision: DecisionResult | null, signin: SignInResult | null, rss: RssResult | null): { rows: TargetRow[]; text: string } {
   const rows: TargetRow[] = []
   const s = summary.find((x) => x.key === 'session')
@@ -722,7 +733,7 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     const misses = f?.measures === 'memory latency' && largest?.extra_misses !== undefined ? `; at ${largest.size} the walk costs +${largest.extra_ns} ns over 100 in use = about ${largest.extra_misses} memory misses of ${decision?.cache_miss_ns} ns` : ''
     rows.push(f === undefined
       ? { target: labels[fam] as string, measured: 'not measured', goal: `within ${GOAL.flat * 100} %`, met: null }
-      : { target: labels[fam] as string, measured: `${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} % (measurement noise ${(f.noise * 100).toFixed(1)} %)${misses}`, goal: `within ${GOAL.flat * 100} %`, met: f.flat, inconclusive: f.flat === null })
+      : { target: labels[fam] as string, measured: `${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} %${runSpreads(f)} (measurement noise ${(f.noise * 100).toFixed(1)} %)${misses}`, goal: `within ${GOAL.flat * 100} %`, met: f.flat, inconclusive: f.flat === null })
   }
   rows.push(signin === null
     ? { target: 'sign-in server time (callback + handoff, IdP excluded)', measured: 'not measured', goal: `< ${GOAL.signinMs} ms (p50)`, met: null }
@@ -783,10 +794,10 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
       'Purposes: get rule set = rule-set polling; xadd = decision-sample flush; get session / get device = a cached entry fetched again (the caches trust an entry for 60 s); set session (after a get) = the session activity touch (idle timeout), about once a minute per session. Whether a run sees these depends on whether it spans such a moment.', '')
   }
   if (decision !== null) {
-    out.push(`Decision alone, from memory and synchronously as the request path runs it (own process on the proxy CPU; fastest of ${decision.reps} repetitions of about ${decision.target_ms ?? '?'} ms each, each repetition in a different order, median beside it; noise = how far a case's 25th-percentile repetition lies above its fastest). "100 in use": the same 100 sessions at every size (the data structures); "all in use": a random walk over every live session (at 100,000, ~50 MB: each request pays CPU cache and TLB misses; one memory miss here = a dependent random read over ${decision.chase_mib ?? '?'} MiB = ${decision.cache_miss_ns ?? '?'} ns).`, '',
+    out.push(`Decision alone, from memory and synchronously as the request path runs it (${decision.runs ?? 1} run${(decision.runs ?? 1) === 1 ? '' : 's'}, each in a process of its own on the proxy CPU, so each with its own heap layout; per case the median of the runs' values; each run's value: the fastest of ${decision.reps} repetitions of about ${decision.target_ms ?? '?'} ms each, each repetition in a different order, median beside it; noise = how far a case's 25th-percentile repetition lies above its fastest). "100 in use": the same 100 sessions at every size (the data structures); "all in use": a random walk over every live session (at 100,000, ~50 MB: each request pays CPU cache and TLB misses; one memory miss here = a dependent random read over ${decision.chase_mib ?? '?'} MiB = ${decision.cache_miss_ns ?? '?'} ns).`, '',
       '| case | ns/op | median ns/op | over 100 in use |', '|---|---:|---:|---:|',
       ...decision.cases.map((c) => `| ${c.case} | ${c.ns_per_op} | ${c.median_ns} | ${c.extra_ns === undefined ? '' : `+${c.extra_ns} ns = ${c.extra_misses} misses`} |`), '',
-      ...decision.flatness.map((f) => `- ${f.family}, sizes ${f.sizes.join(' / ')}: ${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} %, measurement noise ${(f.noise * 100).toFixed(1)} % -> ${f.verdict} (tolerance ${GOAL.flat * 100} %; inconclusive when the spread is within tolerance + noise)`), '')
+      ...decision.flatness.map((f) => `- ${f.family}, sizes ${f.sizes.join(' / ')}: ${f.min_ns}..${f.max_ns} ns/op, spread ${(f.spread * 100).toFixed(1)} %${runSpreads(f)}, measurement noise ${(f.noise * 100).toFixed(1)} % -> ${f.verdict} (tolerance ${GOAL.flat * 100} %; inconclusive when the spread is within tolerance + noise)`), '')
   }
   if (signin !== null) {
     const st = (s: { p50: number; p95: number; max: number }): string => `${s.p50} | ${s.p95} | ${s.max}`
