@@ -1,7 +1,8 @@
 /**
  * The decision micro-benchmark's results and verdicts (benchmarks/decision.ts measures; run.ts
  * reports): the families, what each is evidence of, flatness per family, and runs made in
- * processes of their own combined. Apart from decision.ts, which builds every size when loaded.
+ * processes of their own combined. Kept apart from decision.ts, which builds every size when it
+ * is loaded.
  */
 export const FLAT_TOLERANCE = 0.10
 
@@ -79,6 +80,17 @@ export interface DecisionResult {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
 
+/** Sets the "all in use" cases' extra_ns and extra_misses: their cost over the same kind's "100 in use" case at the same size. */
+export function addExtraCost (cases: DecisionCase[], cacheMiss: number): void {
+  for (const c of cases) {
+    if (!c.family.endsWith(', all in use')) continue
+    const hot = cases.find((x) => x.size === c.size && x.family === c.family.replace('all in use', '100 in use'))
+    if (hot === undefined) continue
+    c.extra_ns = c.ns_per_op - hot.ns_per_op
+    c.extra_misses = Math.round((c.extra_ns / cacheMiss) * 10) / 10
+  }
+}
+
 /** Each family's spread across its sizes and the verdict, with `noiseOf` the family's noise. */
 export function flatnessOf (cases: DecisionCase[], noiseOf: (fam: DecisionCase[], family: Family) => number): Flatness[] {
   return FAMILIES.map((family) => {
@@ -116,13 +128,7 @@ export function combineRuns (runs: DecisionResult[]): DecisionResult {
     return { case: c.case, family: c.family, size: c.size, ns_per_op: median(same.map((x) => x.ns_per_op)), median_ns: median(same.map((x) => x.median_ns)), reps_ns: same.flatMap((x) => x.reps_ns), iterations: c.iterations }
   })
   const cacheMiss = median(runs.map((r) => r.cache_miss_ns ?? Number.NaN))
-  for (const c of cases) {
-    if (!c.family.endsWith(', all in use')) continue
-    const hot = cases.find((x) => x.size === c.size && x.family === c.family.replace('all in use', '100 in use'))
-    if (hot === undefined) continue
-    c.extra_ns = c.ns_per_op - hot.ns_per_op
-    c.extra_misses = Math.round((c.extra_ns / cacheMiss) * 10) / 10
-  }
+  addExtraCost(cases, cacheMiss)
   const flatness = flatnessOf(cases, (_fam, family) => median(runs.map((r) => r.flatness.find((f) => f.family === family)?.noise ?? Number.NaN)))
   for (const f of flatness) f.run_spreads = runs.map((r) => r.flatness.find((x) => x.family === f.family)?.spread ?? Number.NaN)
   return {

@@ -104,7 +104,7 @@ import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
 import { NO_DEVICE, type Identity } from '../src/context.js'
 import { MemoryStore } from '../src/store/index.js'
-import { FLAT_TOLERANCE, flatnessOf, type DecisionCase, type DecisionResult, type Family } from './decision-result.js'
+import { addExtraCost, FLAT_TOLERANCE, flatnessOf, type DecisionCase, type DecisionResult, type Family } from './decision-result.js'
 
 export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
@@ -470,13 +470,7 @@ export async function decisionMicrobench (reps = envNumber('DECISION_REPS', 80))
     const xs = samples.get(r) ?? []
     return { case: r.name, family: r.family, size: r.size, ns_per_op: Math.round(Math.min(...xs)), median_ns: Math.round(median(xs)), reps_ns: xs.map((x) => Math.round(x)), iterations: r.iterations }
   })
-  for (const c of cases) {
-    if (!c.family.endsWith(', all in use')) continue
-    const hot = cases.find((x) => x.size === c.size && x.family === c.family.replace('all in use', '100 in use'))
-    if (hot === undefined) continue
-    c.extra_ns = c.ns_per_op - hot.ns_per_op
-    c.extra_misses = Math.round((c.extra_ns / cacheMiss) * 10) / 10
-  }
+  addExtraCost(cases, cacheMiss)
   const flatness = flatnessOf(cases, (fam) => Math.max(...fam.map((c) => {
     const sorted = [...c.reps_ns].sort((a, b) => a - b)
     return (sorted[Math.floor(sorted.length / 4)] as number) / (sorted[0] as number) - 1
