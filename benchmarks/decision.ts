@@ -104,7 +104,7 @@ import { Sealer } from '../src/authn/seal.js'
 import { App, type AppConfig } from '../src/config/schema.js'
 import { NO_DEVICE, type Identity } from '../src/context.js'
 import { MemoryStore } from '../src/store/index.js'
-import { addExtraCost, FLAT_TOLERANCE, flatnessOf, type DecisionCase, type DecisionResult, type Family } from './decision-result.js'
+import { addExtraCost, FLAT_TOLERANCE, flatnessOf, median, type DecisionCase, type DecisionResult, type Family } from './decision-result.js'
 
 export const APP_SIZES = [10, 100, 1000, 10_000]
 export const SESSION_SIZES = [100, 10_000, 100_000]
@@ -153,7 +153,6 @@ function compiledSideBySide (sizes: readonly number[]): Map<number, RuleSet> {
   return new Map(builders.map(({ n, builder }) => [n, built(builder.build())]))
 }
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
 const envNumber = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback)
   return Number.isFinite(v) && v > 0 ? v : fallback

@@ -4,7 +4,7 @@
  * size must not decide the verdict; the same penalty in most runs must.
  */
 import t from 'tap'
-import { combineRuns, FAMILIES, type DecisionCase, type DecisionResult, type Family } from '../../benchmarks/decision-result.js'
+import { combineRuns, FAMILIES, flatnessOf, type DecisionCase, type DecisionResult, type Family } from '../../benchmarks/decision-result.js'
 
 /** A run whose every family has sizes 100 / 10000 / 100000 at `base` ns, except `overrides` (case name -> ns). */
 function run (base: number, overrides: Record<string, number> = {}, noise = 0.02): DecisionResult {
@@ -17,14 +17,7 @@ function run (base: number, overrides: Record<string, number> = {}, noise = 0.02
       cases.push({ case: name, family: family as Family, size, ns_per_op: ns, median_ns: Math.round(ns * 1.05), reps_ns: [ns, Math.round(ns * (1 + noise)), ns + 50, ns + 60] })
     }
   }
-  const flatness = FAMILIES.map((family) => {
-    const fam = cases.filter((c) => c.family === family)
-    const min = Math.min(...fam.map((c) => c.ns_per_op))
-    const max = Math.max(...fam.map((c) => c.ns_per_op))
-    const spread = Math.round((max / min - 1) * 1000) / 1000
-    return { family, sizes: fam.map((c) => c.size), min_ns: min, max_ns: max, spread, noise, verdict: 'flat' as const, flat: true }
-  })
-  return { reps: 4, cases, flatness, cache_miss_ns: 200, target_ms: 6 }
+  return { reps: 4, cases, flatness: flatnessOf(cases, () => noise), cache_miss_ns: 200, target_ms: 6 }
 }
 
 const REQ = 'request, 100 in use'
