@@ -5,16 +5,19 @@ import type { Store } from '../store/index.js'
 
 /**
  * At most this many decisions per interval (1 s) per replica. The dry run replays 1,000 by
- * default (the store keeps 10,000), so at 200 a second that is the last 5 s of a busy replica
- * (the store's 10,000 the last 50 s). Every sample is serialized and written, twice JSON-encoded
- * on Redis: at 2,000 a second, 40 % of a busy replica's requests paid for that.
+ * default (the store keeps 10,000), so at 50 a second that is the last 20 s of a busy replica
+ * (the store's 10,000 the last 200 s). Every sample is serialized and written, twice JSON-encoded
+ * on Redis: at 2,000 a second, 40 % of a busy replica's requests paid for that. A sample also
+ * lives until its flush, so it outlives a minor GC: at 200 a second and 500 req/s, the samples
+ * and their flush were most of what each scavenge copied (90 of 107 KB promoted; 50 a second:
+ * 35 KB; none: 17 KB; NOTES-hot-path.md, tenth round).
  */
-const MAX_PER_INTERVAL = 200
+export const MAX_PER_INTERVAL = 50
 
 /**
- * Samples serialized per turn of the event loop at a flush. A whole batch of 200 took 0.9–1.5 ms
- * in one piece (and more with a GC in it): once a second, every request that arrived meanwhile
- * waited for it, which lands in the latency tail. 25 at a time is ~0.15 ms.
+ * Samples serialized per turn of the event loop at a flush. A batch of 200 (the cap before) took
+ * 0.9–1.5 ms in one piece (and more with a GC in it): once a second, every request that arrived
+ * meanwhile waited for it, which lands in the latency tail. 25 at a time is ~0.15 ms.
  */
 const SERIALIZED_PER_TURN = 25
 
