@@ -8,9 +8,9 @@ import type { Store } from '../store/index.js'
  * default (the store keeps 10,000), so at 50 a second that is the last 20 s of a busy replica
  * (the store's 10,000 the last 200 s). Every sample is serialized and written, twice JSON-encoded
  * on Redis: at 2,000 a second, 40 % of a busy replica's requests paid for that. A sample also
- * lives until its flush, so it outlives a minor GC: at 200 a second and 500 req/s, the samples
- * and their flush were most of what each scavenge copied (90 of 107 KB promoted; 50 a second:
- * 35 KB; none: 17 KB; NOTES-hot-path.md, tenth round).
+ * lives until its flush, so it outlives a minor GC: at 500 req/s, each scavenge promoted 87–91 KB
+ * with 200 a second, 35–36 KB with 50 and 17 KB with no sampling (NOTES-hot-path.md, tenth
+ * round).
  */
 export const MAX_PER_INTERVAL = 50
 

@@ -1,8 +1,8 @@
 /**
  * The decision sampler: at most MAX_PER_INTERVAL (50) decisions per interval, written to the
  * store in one batch, serialized a slice at a time so that requests arriving during a flush are
- * not kept waiting behind the whole batch. Real store (MemoryStore); the requests are what the stages leave on
- * `req.moatless`.
+ * not kept waiting behind the whole batch. Real store (MemoryStore); the requests are what the
+ * stages leave on `req.moatless`.
  */
 import t from 'tap'
 import type { FastifyRequest } from 'fastify'
