@@ -148,10 +148,13 @@ export function loadAsync (opts: LoadOptions): Promise<LoadRun> {
  * A fixed-rate run against two targets from one load process: each request goes to both at
  * the same instant (load.mjs `pair`), so the load generator's own pauses hit both alike.
  */
-export async function loadPairAsync (opts: LoadOptions & { rate: number }, pair: { url: string; headers?: Record<string, string> }): Promise<[LoadRun, LoadRun]> {
-  const { pair: second, ...first } = await loadProcess<LoadRun & { pair: LoadRun }>({ ...opts, pair })
-  return [first, second]
+export async function loadPairAsync (opts: LoadOptions & { rate: number }, pair: { url: string; headers?: Record<string, string> }): Promise<[LoadRun, LoadRun, PairedDifference]> {
+  const { pair: second, paired, ...first } = await loadProcess<LoadRun & { pair: LoadRun; paired: PairedDifference }>({ ...opts, pair })
+  return [first, second, paired]
 }
+
+/** The first target's latency minus the second's, request by request (load.mjs `paired`). */
+export interface PairedDifference { requests: number; p50: number; p90: number }
 
 function loadProcess<T> (opts: LoadOptions & { pair?: { url: string; headers?: Record<string, string> } }): Promise<T> {
   const [cmd, ...args] = pin(LOAD_CPU, [process.execPath, 'benchmarks/load.mjs', JSON.stringify({ pipelining: 1, ...opts })])

@@ -14,11 +14,18 @@
 //        with the proxy's CPU cost per request, like a saturated run's.
 //   pair: { url, headers? } (with rate): a second target sent the same requests at the same
 //        instants, from this process; its figures come as `pair` beside the first target's
-//        (the latency side by side of the bench, see openLoop)
+//        (the latency side by side of the bench, see openLoop), and `paired`: the first
+//        target's latency minus the second's for the same request, p50 and p90 over every
+//        request both answered 2xx (what one target adds to each request, where the p99s of
+//        the two compare their tails, which on a loaded VM are mostly stalls they share)
+//
+// LOAD_DUMP=PATH (environment, with pair): also write every request of the measured run to
+// PATH.<pid>.json as [index, side, sent at (ms since the epoch), latency ms], to line the tail
+// up with, e.g., each process's GC pauses (gc-pauses.mjs; NOTES-hot-path.md, eleventh round).
 //
 // Latency percentiles are computed here from every 2xx response time at full (sub-ms)
 // resolution; autocannon's own histogram only resolves whole milliseconds.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 
@@ -69,10 +76,11 @@ class Samples {
 }
 
 if (pair !== undefined && rate === undefined) throw new Error('load.mjs: pair needs rate')
+const DUMP = process.env.LOAD_DUMP === undefined || process.env.LOAD_DUMP === '' ? undefined : []
 const targets = [{ url: opts.url, headers: opts.headers, samples: new Samples() }, ...(pair === undefined ? [] : [{ url: pair.url, headers: pair.headers ?? opts.headers, samples: new Samples() }])]
 const results = rate === undefined ? [await closedLoop(targets[0])] : await openLoop()
 const [first, second] = results.map((r, i) => targets[i].samples.summary(r))
-process.stdout.write(JSON.stringify(second === undefined ? first : { ...first, pair: second }))
+process.stdout.write(JSON.stringify(second === undefined ? first : { ...first, pair: second, paired: pairedDifference() }))
 
 /** autocannon: every connection sends its next request as soon as the last is answered. */
 async function closedLoop (target) {
@@ -95,6 +103,9 @@ async function closedLoop (target) {
 async function openLoop () {
   if (cookieFile !== undefined) throw new Error('load.mjs: rate and cookieFile do not go together')
   const interval = 1000 / rate
+  const total = opts.amount ?? Math.round(rate * opts.duration)
+  // Per request of the measured run, each side's latency (NaN: not a 2xx answer).
+  for (const t of targets) t.byRequest = new Float64Array(total).fill(NaN)
   const sides = targets.map((target) => {
     const url = new URL(target.url)
     return {
@@ -118,12 +129,15 @@ async function openLoop () {
     let sent = 0; let done = 0
     const start = performance.now()
     const finish = () => { if (++done === total * sides.length) resolve((performance.now() - start) / 1000) }
-    const send = (side) => {
+    const send = (side, i) => {
       const t0 = performance.now()
       side.pool.request({ method: 'GET', path: side.path, headers: side.target.headers }).then(async (res) => {
         await res.body.dump()
         if (!measured) return
-        side.target.samples.record(res.statusCode, performance.now() - t0)
+        const ms = performance.now() - t0
+        side.target.samples.record(res.statusCode, ms)
+        if (res.statusCode >= 200 && res.statusCode < 300) side.target.byRequest[i] = ms
+        if (DUMP !== undefined) DUMP.push([i, targets.indexOf(side.target), Math.round((performance.timeOrigin + t0) * 1000) / 1000, Math.round(ms * 1000) / 1000])
         const s = side.statusCodeStats[res.statusCode] ??= { count: 0 }
         s.count++
         if (res.statusCode < 200 || res.statusCode >= 300) side.non2xx++
@@ -136,8 +150,9 @@ async function openLoop () {
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1)
       while (sent < due) {
-        const flip = sent++ % 2
-        for (let k = 0; k < sides.length; k++) send(sides[(k + flip) % sides.length])
+        const i = sent++
+        const flip = i % 2
+        for (let k = 0; k < sides.length; k++) send(sides[(k + flip) % sides.length], i)
       }
       if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()))
     }
@@ -145,8 +160,21 @@ async function openLoop () {
   })
   const warm = Math.ceil(rate)
   await run(warm, false)
-  const total = opts.amount ?? Math.round(rate * opts.duration)
   const seconds = await run(total, true)
+  if (DUMP !== undefined && sides.length === 2) writeFileSync(`${process.env.LOAD_DUMP}.${process.pid}.json`, JSON.stringify({ urls: targets.map((t) => t.url), rows: DUMP }))
   await Promise.all(sides.map((side) => side.pool.close()))
   return sides.map((side) => ({ requests: { average: total / seconds, total, sent: warm + total }, duration: seconds, non2xx: side.non2xx, statusCodeStats: side.statusCodeStats, errors: side.errors, timeouts: side.timeouts }))
+}
+
+/** With `pair`: the first target's latency minus the second's, request by request (see `paired` above). */
+function pairedDifference () {
+  const [a, b] = targets
+  const d = []
+  for (let i = 0; i < a.byRequest.length; i++) {
+    const x = a.byRequest[i] - b.byRequest[i]
+    if (!Number.isNaN(x)) d.push(x)
+  }
+  d.sort((x, y) => x - y)
+  const pct = (p) => d.length === 0 ? NaN : Math.round(d[Math.min(d.length - 1, Math.floor((p / 100) * d.length))] * 1000) / 1000
+  return { requests: d.length, p50: pct(50), p90: pct(90) }
 }
