@@ -104,6 +104,35 @@ t.test('pair: the same instants for two targets, a stall of one counted by it al
   t.ok(median < 1000 / RATE / 4, `median time between a request's arrivals at a and at b ${median.toFixed(3)} ms`)
 })
 
+t.test('pair: the per-request difference pairs each request with its twin, not the two distributions', async (t) => {
+  const RATE = 200
+  const SECONDS = 3
+  const DELAY_MS = 10
+  // a holds every third request (0, 3, 6...) and b every third one after it (1, 4, 7...): both
+  // sides see the same latencies, so their percentiles agree, but request by request a is
+  // 10 ms behind in a third of the pairs, 10 ms ahead in another and even in the last.
+  const counts = { a: 0, b: 0 }
+  const serve = (side: 'a' | 'b', held: number) => createServer((_req, res) => {
+    const i = counts[side]++
+    const answer = (): void => { res.end('x') }
+    if (i % 3 === held) setTimeout(answer, DELAY_MS)
+    else answer()
+  })
+  const servers = { a: serve('a', 0), b: serve('b', 1) }
+  for (const s of Object.values(servers)) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const s of Object.values(servers)) s.close() })
+  const url = (side: 'a' | 'b'): string => `http://127.0.0.1:${(servers[side].address() as AddressInfo).port}/page`
+  // Both servers count the unrecorded first second's requests too, so the pattern is shifted
+  // alike on both sides.
+  const opts = { url: url('a'), headers: {}, connections: 8, duration: SECONDS, rate: RATE, pair: { url: url('b') } }
+  const { stdout } = await run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)])
+  const r = JSON.parse(stdout) as LoadRun & { pair: LoadRun; paired: { requests: number; p50: number; p90: number } }
+  t.equal(r.paired.requests, RATE * SECONDS, 'every measured request paired')
+  t.ok(Math.abs(r.paired.p50) < DELAY_MS / 4, `median difference ${r.paired.p50} ms: even in the middle third`)
+  t.ok(r.paired.p90 > DELAY_MS * 0.8, `p90 difference ${r.paired.p90} ms: the pairs where a held its request`)
+  t.ok(Math.abs(r.p99 - r.pair.p99) < DELAY_MS / 2, `the two p99s agree (${r.p99} / ${r.pair.p99} ms): what the pairing sees, the percentiles cannot`)
+})
+
 t.test('pair without rate is refused', async (t) => {
   const opts = { url: 'http://127.0.0.1:1/page', headers: {}, connections: 1, duration: 1, pair: { url: 'http://127.0.0.1:2/page' } }
   await t.rejects(run(process.execPath, ['benchmarks/load.mjs', JSON.stringify(opts)]), /pair needs rate/)
