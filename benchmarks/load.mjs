@@ -55,15 +55,14 @@ class Samples {
   }
 
   summary (result) {
-    const n = this.n
-    const sorted = this.v.subarray(0, n).sort()
-    const pct = (p) => n === 0 ? NaN : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))] * 1000) / 1000
+    const sorted = this.v.subarray(0, this.n).sort()
+    const pct = (p) => percentile(sorted, p)
     return {
       rps: result.requests.average,
       total: result.requests.total,
       // every request sent, an open loop's unrecorded first second included (CPU per request)
       sent: result.requests.sent ?? result.requests.total,
-      ok: n,
+      ok: this.n,
       duration_s: result.duration,
       p50: pct(50),
       p99: pct(99),
@@ -175,6 +174,11 @@ function pairedDifference () {
     if (!Number.isNaN(x)) d.push(x)
   }
   d.sort((x, y) => x - y)
-  const pct = (p) => d.length === 0 ? NaN : Math.round(d[Math.min(d.length - 1, Math.floor((p / 100) * d.length))] * 1000) / 1000
-  return { requests: d.length, p50: pct(50), p90: pct(90) }
+  return { requests: d.length, p50: percentile(d, 50), p90: percentile(d, 90) }
+}
+
+/** The p-th percentile of ascending `sorted`, rounded to the microsecond (NaN when empty). */
+function percentile (sorted, p) {
+  const n = sorted.length
+  return n === 0 ? NaN : Math.round(sorted[Math.min(n - 1, Math.floor((p / 100) * n))] * 1000) / 1000
 }

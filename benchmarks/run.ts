@@ -218,15 +218,14 @@ async function latencySideBySide (t: Target, b: Target, r: number): Promise<Late
   if (r % 2 === 0) {
     [x, y, paired] = await loadPairAsync({ ...t.load, ...at }, { url: b.load.url, headers: t.load.headers })
   } else {
-    const [bx, tx, d] = await loadPairAsync({ ...b.load, headers: t.load.headers, ...at }, { url: t.load.url, headers: t.load.headers })
-    // bare came first: its latency minus the target's, so the other way round. (p90 of the
-    // negated differences is minus their p10, which this run did not report: left out.)
-    x = tx; y = bx; paired = { requests: d.requests, p50: -d.p50, p90: NaN }
+    [y, x, paired] = await loadPairAsync({ ...b.load, headers: t.load.headers, ...at }, { url: t.load.url, headers: t.load.headers })
   }
+  // The target's latency minus bare's, per request: the load process reports first minus second.
+  const perRequest = r % 2 === 0 ? paired.p50 : -paired.p50
   const bad = notOk(x, y)
   const over = round(x.p99 - y.p99, 2)
-  console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms; per request ${ms(paired.p50)} (median of ${paired.requests} paired)${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
-  return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total, paired_p50_ms: paired.p50 }
+  console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms; per request ${ms(perRequest)} (median of ${paired.requests} paired)${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
+  return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total, paired_p50_ms: perRequest }
 }
 
 interface TargetSummary {
