@@ -49,7 +49,14 @@ const DEFER_LINES = 256
 
 /** A destination that formats deferred lines itself (stdout()), before anything it writes after them. */
 const DEFER = Symbol('moatless.deferLine')
-interface Deferred { log: Logger; fields: LineFields; msg: string; at: number }
+interface Deferred {
+  log: Logger
+  /** The fields (writeInfoLineSoon), or the record `body` formats (writeInfoBodySoon). */
+  fields: unknown
+  msg: string
+  at: number
+  body: ((record: never) => string) | null
+}
 type Deferring = DestinationStream & { [DEFER]: (line: Deferred) => void }
 
 function stdout (): DestinationStream {
@@ -74,7 +81,8 @@ function stdout (): DestinationStream {
     deferred = []
     for (let i = 0; i < lines.length; i++) {
       const d = lines[i] as Deferred
-      put(infoLine(d.log, d.fields, d.msg, isoTimeAt(d.at)))
+      const time = isoTimeAt(d.at)
+      put(d.body === null ? infoLine(d.log, d.fields as LineFields, d.msg, time) : bodyLine(d.log, (d.body as (r: unknown) => string)(d.fields), d.msg, time))
     }
   }
   const handOver = (): void => {
@@ -142,7 +150,7 @@ type PinoInternals = Record<symbol, unknown>
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /** A field value as JSON.stringify writes it (the key is left out when the value is undefined). */
-function jsonValue (v: string | number | null): string {
+export function jsonValue (v: string | number | null): string {
   if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : '"' + v + '"'
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null'
   return 'null'
@@ -180,7 +188,32 @@ export function writeInfoLineSoon (log: Logger, fields: LineFields, msg: string)
   const stream = l[pino.symbols.streamSym] as Partial<Deferring>
   const defer = stream[DEFER]
   if (defer === undefined || l[pino.symbols.timeSym] !== isoTime) { writeInfoLine(log, fields, msg); return }
-  defer.call(stream, { log, fields, msg, at: Date.now() })
+  defer.call(stream, { log, fields, msg, at: Date.now(), body: null })
+}
+
+/**
+ * writeInfoLineSoon for a line whose fields the caller formats itself: `body(record)` returns
+ * them as JSON members, each led by a comma (`,"a":1,"b":"x"`), and is called when the line is
+ * formatted, in order with the other lines, as writeInfoLineSoon's are. The caller keeps only
+ * what it needs in `record` (and must not change it), and can keep ready-made members for
+ * values that repeat (the decision line's app, user, device and rule: decision-log.ts). With
+ * any destination but the default one the line is written at once.
+ */
+export function writeInfoBodySoon<R> (log: Logger, record: R, body: (record: R) => string, msg: string): void {
+  const l = log as unknown as PinoInternals
+  const stream = l[pino.symbols.streamSym] as Partial<Deferring>
+  const defer = stream[DEFER]
+  if (defer === undefined || l[pino.symbols.timeSym] !== isoTime) {
+    ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(bodyLine(log, body(record), msg, (l[pino.symbols.timeSym] as () => string)()))
+    return
+  }
+  defer.call(stream, { log, fields: record, msg, at: Date.now(), body })
+}
+
+/** One info line of `log` whose fields are already formatted (`body`, see writeInfoBodySoon). */
+function bodyLine (log: Logger, body: string, msg: string, time: string): string {
+  const l = log as unknown as PinoInternals
+  return (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string + time + (l[pino.symbols.chindingsSym] as string) + body + ',"msg":' + jsonValue(msg) + (l[pino.symbols.endSym] as string)
 }
 
 /** One info line of `log` with `time` (pino's `,"time":...` fragment), as writeInfoLine writes it. */
