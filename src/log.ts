@@ -33,14 +33,15 @@ export function createLogger (opts: { level?: string; destination?: DestinationS
  * one, each string-mode write measured the byte length of all it held (a string it first
  * flattens); collected as strings and joined 4 KiB at a time, the lines stayed alive as string
  * ropes until the join, which then cost 2.5 µs a line. Copied at once, a line is garbage as
- * soon as it is written, and its bytes cost one copy. A line given with `writeInfoLineSoon`
- * (the decision line) is kept as given and formatted with the others waiting, DEFER_LINES at a
- * time, before anything written after it: the output is in the order the lines were given.
+ * soon as it is written, and its bytes cost one copy. A line given with `writeInfoLineSoon` or
+ * `writeInfoBodySoon` (the decision line) is kept as given and formatted with the others
+ * waiting, DEFER_LINES at a time, before anything written after it: the output is in the order
+ * the lines were given.
  */
 const BATCH_BYTES = 64 * 1024
 
 /**
- * Info lines whose formatting can wait (`writeInfoLineSoon`) are kept as they were given and
+ * Info lines whose formatting can wait (`writeInfoLineSoon`, `writeInfoBodySoon`) are kept as they were given and
  * formatted this many at a time, in one loop: inside a loaded proxy a decision line cost
  * ~7 µs formatted on its request (its code and data cold) and ~2.5 µs formatted in a batch
  * (benchmarks/NOTES-hot-path.md, fourth round).
