@@ -123,6 +123,41 @@ t.test('deferred lines (writeInfoLineSoon, writeInfoBodySoon): pino\'s bytes, in
   t.equal(lines.at(-1)?.msg, 'at exit', 'a deferred line given just before exit is written')
 })
 
+t.test('decision lines, deferred: the values at the time of the request, pino\'s bytes', async (t) => {
+  const src = (f: string): string => JSON.stringify(pathToFileURL(join(process.cwd(), 'src', f)).href)
+  const r = await run(`
+    import { createLogger } from ${src('log.ts')}
+    import { logDecision } from ${src('proxy/decision-log.ts')}
+    import { Metrics } from ${src('metrics.ts')}
+    const log = createLogger()
+    const metrics = new Metrics()
+    const frozen = Object.freeze({ decision: 'allow', rule: 'staff', reasons: Object.freeze([]) })
+    const identity = { sub: 'u', email: 'before@example.com', groups: [], claims: {}, via: 'session' }
+    const device = { id: 'd-1', trust: 'basic', trustRank: 1, reasons: [] }
+    const decision = { decision: 'deny', rule: 'r-1', reasons: ['first "one"'] }
+    const req = (n, d) => ({ raw: { method: 'GET' }, moatless: { id: 'req-' + n, site: 'app', internal: null, app: Object.freeze({ name: 'wiki' }), path: '/p/' + n, identity, device, decision: d, logged: false, startedAt: performance.now() } })
+    logDecision(req(1, decision), 403, log, metrics)
+    // Changed before the line is formatted (in the batch, up to 200 ms later).
+    identity.email = 'after@example.com'
+    device.trust = 'managed'
+    decision.rule = 'r-2'
+    decision.reasons.push('second')
+    logDecision(req(2, decision), 403, log, metrics)
+    for (let n = 3; n < 6; n++) logDecision(req(n, frozen), 200, log, metrics)
+    log.info({ request_id: 'req-5', app: 'wiki', method: 'GET', path: '/p/5', user: 'after@example.com', device_id: 'd-1', device_trust: 'managed', decision: 'allow', rule: 'staff', reason: null, status: 200, duration: 0 }, 'decision')
+    process.exit(0)
+  `)
+  t.equal(r.code, 0, r.err)
+  const text = r.out.split('\n').filter((l) => l !== '')
+  const lines = text.map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.equal(lines.length, 6)
+  t.match(lines[0], { request_id: 'req-1', user: 'before@example.com', device_trust: 'basic', rule: 'r-1', reason: 'first "one"' }, 'as when the request was logged')
+  t.match(lines[1], { request_id: 'req-2', user: 'after@example.com', device_trust: 'managed', rule: 'r-2', reason: 'first "one"; second' })
+  t.same(lines.slice(2, 5).map((l) => l.request_id), ['req-3', 'req-4', 'req-5'], 'in order')
+  const plain = (l: string | undefined): string => (l ?? '').replace(/"time":"[^"]*"/, '"time":""').replace(/"duration":[^,}]*/, '"duration":0')
+  t.equal(plain(text[4]), plain(text[5]), 'a deferred decision line is pino\'s line')
+})
+
 t.test('a quiet process\'s deferred line is written within the 200 ms interval', async (t) => {
   const r = await run(`
     import { createLogger, writeInfoLineSoon } from ${JSON.stringify(LOG)}

@@ -32,18 +32,19 @@ interface Case {
 
 const frozenIdentity = (sub: string, email?: string): Identity => Object.freeze({ sub, ...(email === undefined ? {} : { email }), groups: Object.freeze([]) as unknown as string[], claims: {}, via: 'session' as const })
 const NO_DEVICE: DeviceContext = Object.freeze({ id: null, trust: 'none', trustRank: 0, reasons: [] })
+const ANN = frozenIdentity('u1', 'ann@example.com')
 const allowStaff: Decision = Object.freeze({ decision: 'allow' as const, rule: 'staff', reasons: Object.freeze([]) as unknown as string[] })
 
 function requestFor (c: Case, n: number): FastifyRequest {
   return {
-    raw: { method: c.method ?? 'GET' },
+    raw: { method: 'method' in c ? c.method : 'GET' },
     moatless: {
       id: `req-${n}`,
       site: c.site ?? 'app',
       internal: c.internal ?? null,
       app: c.app === undefined ? { name: 'wiki' } : c.app,
       path: c.path ?? '/page',
-      identity: c.identity === undefined ? frozenIdentity('u1', 'ann@example.com') : c.identity,
+      identity: c.identity === undefined ? ANN : c.identity,
       device: c.device ?? NO_DEVICE,
       decision: c.decision === undefined ? allowStaff : c.decision,
       logged: false,
@@ -60,7 +61,7 @@ function fieldsFor (c: Case, n: number): Record<string, unknown> {
   return {
     request_id: ctx.id,
     app: ctx.app?.name ?? (ctx.site === 'auth' ? 'authenticate' : null),
-    method: c.method ?? 'GET',
+    method: 'method' in c ? c.method : 'GET',
     path: ctx.path,
     user: ctx.identity?.email ?? ctx.identity?.sub ?? null,
     device_id: ctx.device.id,
@@ -90,6 +91,7 @@ t.test('every decision line is the line pino writes for its fields, cached membe
     { internal: 'any', decision: null, path: '/.moatless/health' },
     { app: null, decision: null, identity: null, status: 404 },
     { app: { name: 'näme "with" \\ quotes' }, method: 'DELETE', device: { id: 'mutable', trust: 'basic', trustRank: 1, reasons: [] } },
+    { method: undefined, status: 400 },
     { decision: Object.freeze({ decision: 'allow' as const, rule: 'public-path', reasons: Object.freeze([]) as unknown as string[] }), identity: null }
   ]
   // Twice over: the second time every cacheable member comes from its cache.
