@@ -52,11 +52,11 @@ const DEFER_LINES = 256
 const DEFER = Symbol('moatless.deferLine')
 interface Deferred {
   log: Logger
-  /** The fields (writeInfoLineSoon), or the record `body` formats (writeInfoBodySoon). */
-  fields: unknown
+  /** What `body` formats: a writeInfoLineSoon's fields, a writeInfoBodySoon's record. */
+  record: unknown
+  body: (record: never) => string
   msg: string
   at: number
-  body: ((record: never) => string) | null
 }
 type Deferring = DestinationStream & { [DEFER]: (line: Deferred) => void }
 
@@ -82,8 +82,7 @@ function stdout (): DestinationStream {
     deferred = []
     for (let i = 0; i < lines.length; i++) {
       const d = lines[i] as Deferred
-      const time = isoTimeAt(d.at)
-      put(d.body === null ? infoLine(d.log, d.fields as LineFields, d.msg, time) : bodyLine(d.log, (d.body as (r: unknown) => string)(d.fields), d.msg, time))
+      put(bodyLine(d.log, (d.body as (r: unknown) => string)(d.record), d.msg, isoTimeAt(d.at)))
     }
   }
   const handOver = (): void => {
@@ -171,7 +170,7 @@ export function jsonValue (v: string | number | null): string {
  */
 export function writeInfoLine (log: Logger, fields: LineFields, msg: string): void {
   const l = log as unknown as PinoInternals
-  ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(infoLine(log, fields, msg, (l[pino.symbols.timeSym] as () => string)()))
+  ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(bodyLine(log, fieldMembers(fields), msg, (l[pino.symbols.timeSym] as () => string)()))
 }
 
 /** The flat fields writeInfoLine takes. */
@@ -186,11 +185,7 @@ export type LineFields = Record<string, string | number | null | undefined>
  * more than formatting it in a batch.
  */
 export function writeInfoLineSoon (log: Logger, fields: LineFields, msg: string): void {
-  const l = log as unknown as PinoInternals
-  const stream = l[pino.symbols.streamSym] as Partial<Deferring>
-  const defer = stream[DEFER]
-  if (defer === undefined || l[pino.symbols.timeSym] !== isoTime) { writeInfoLine(log, fields, msg); return }
-  defer.call(stream, { log, fields, msg, at: Date.now(), body: null })
+  writeInfoBodySoon(log, fields, fieldMembers, msg)
 }
 
 /**
@@ -210,24 +205,23 @@ export function writeInfoBodySoon<R> (log: Logger, record: R, body: (record: R) 
     ;(l[pino.symbols.streamSym] as { write (s: string): void }).write(bodyLine(log, body(record), msg, (l[pino.symbols.timeSym] as () => string)()))
     return
   }
-  defer.call(stream, { log, fields: record, msg, at: Date.now(), body })
+  defer.call(stream, { log, record, body, msg, at: Date.now() })
 }
 
-/** One info line of `log` whose fields are already formatted (`body`, see writeInfoBodySoon). */
+/** One info line of `log` with `time` (pino's `,"time":...` fragment) and its fields already formatted (`body`). */
 function bodyLine (log: Logger, body: string, msg: string, time: string): string {
   const l = log as unknown as PinoInternals
   return (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string + time + (l[pino.symbols.chindingsSym] as string) + body + ',"msg":' + jsonValue(msg) + (l[pino.symbols.endSym] as string)
 }
 
-/** One info line of `log` with `time` (pino's `,"time":...` fragment), as writeInfoLine writes it. */
-function infoLine (log: Logger, fields: LineFields, msg: string, time: string): string {
-  const l = log as unknown as PinoInternals
-  let line = (l[pino.symbols.lsCacheSym] as Record<number, string>)[30] as string + time + (l[pino.symbols.chindingsSym] as string)
+/** `fields` as JSON members, each led by a comma, as pino writes them (undefined left out). */
+function fieldMembers (fields: LineFields): string {
+  let members = ''
   for (const k in fields) {
     const v = fields[k]
-    if (v !== undefined) line += ',"' + k + '":' + jsonValue(v)
+    if (v !== undefined) members += ',"' + k + '":' + jsonValue(v)
   }
-  return line + ',"msg":' + jsonValue(msg) + (l[pino.symbols.endSym] as string)
+  return members
 }
 
 type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'

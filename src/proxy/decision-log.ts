@@ -27,12 +27,12 @@ export function logDecision (req: FastifyRequest, status: number, log: Logger, m
   if (log.isLevelEnabled('info')) {
     writeInfoBodySoon(log, {
       id: ctx.id,
-      app: appMember(ctx.app, ctx.site),
+      app: ctx.app === null ? ',"app":' + jsonValue(app) : kept(appMembers, ctx.app, appMember, alwaysKept),
       method: methodMember(req.raw.method),
       path: ctx.path,
-      user: userMember(ctx.identity),
-      device: deviceMembers(ctx.device),
-      decision: decisionMembers(d, decision),
+      user: ctx.identity === null ? NO_USER : kept(userMembers, ctx.identity, userMember, Object.isFrozen),
+      device: kept(deviceMemberCache, ctx.device, deviceMembers, Object.isFrozen),
+      decision: d === null ? (NO_DECISION[decision] ??= ',"decision":' + jsonValue(decision) + ',"rule":null,"reason":null') : kept(decisionMemberCache, d, decisionMembers, frozenWithReasons),
       status,
       duration: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000
     }, decisionFields, 'decision')
@@ -70,15 +70,23 @@ function decisionFields (r: DecisionRecord): string {
     r.decision + ',"status":' + jsonValue(r.status) + ',"duration":' + jsonValue(r.duration)
 }
 
-const appMembers = new WeakMap<CompiledApp, string>()
-const AUTH_APP = ',"app":"authenticate"'
-const NO_APP = ',"app":null'
-function appMember (app: CompiledApp | null, site: 'app' | 'auth'): string {
-  if (app === null) return site === 'auth' ? AUTH_APP : NO_APP
-  let m = appMembers.get(app)
-  if (m === undefined) { m = ',"app":' + jsonValue(app.name); appMembers.set(app, m) }
+/**
+ * `format(key)`, kept beside `key` once formatted when `keep(key)` says the object cannot change
+ * (frozen), so that later lines of the same app, user, device or decision reuse the text.
+ */
+function kept<K extends object> (cache: WeakMap<K, string>, key: K, format: (key: K) => string, keep: (key: K) => boolean): string {
+  let m = cache.get(key)
+  if (m === undefined) {
+    m = format(key)
+    if (keep(key)) cache.set(key, m)
+  }
   return m
 }
+
+/** A compiled app is frozen (authz/compile.ts) and replaced, not changed, when the rules change. */
+const alwaysKept = (): boolean => true
+const appMembers = new WeakMap<CompiledApp, string>()
+const appMember = (app: CompiledApp): string => ',"app":' + jsonValue(app.name)
 
 /** Node's parser hands out one string per known method, and knows only a few dozen. */
 const methodMembers = new Map<string, string>()
@@ -94,39 +102,17 @@ function methodMember (method: string | undefined): string {
 
 const userMembers = new WeakMap<Identity, string>()
 const NO_USER = ',"user":null'
-function userMember (identity: Identity | null): string {
-  if (identity === null) return NO_USER
-  let m = userMembers.get(identity)
-  if (m === undefined) {
-    m = ',"user":' + jsonValue(identity.email ?? identity.sub ?? null)
-    if (Object.isFrozen(identity)) userMembers.set(identity, m)
-  }
-  return m
-}
+const userMember = (identity: Identity): string => ',"user":' + jsonValue(identity.email ?? identity.sub ?? null)
 
 const deviceMemberCache = new WeakMap<DeviceContext, string>()
-function deviceMembers (device: DeviceContext): string {
-  let m = deviceMemberCache.get(device)
-  if (m === undefined) {
-    m = ',"device_id":' + jsonValue(device.id) + ',"device_trust":' + jsonValue(device.trust)
-    if (Object.isFrozen(device)) deviceMemberCache.set(device, m)
-  }
-  return m
-}
+const deviceMembers = (device: DeviceContext): string => ',"device_id":' + jsonValue(device.id) + ',"device_trust":' + jsonValue(device.trust)
 
-/** Cached only when the decision and its reasons are frozen (frozenDecision in authz/compile.ts). */
+/** A decision's text is kept only when it and its reasons are frozen (frozenDecision in authz/compile.ts). */
 const decisionMemberCache = new WeakMap<Decision, string>()
+const frozenWithReasons = (d: Decision): boolean => Object.isFrozen(d) && Object.isFrozen(d.reasons)
 const NO_DECISION: Record<string, string> = {}
-function decisionMembers (d: Decision | null, decided: string): string {
-  if (d === null) return (NO_DECISION[decided] ??= ',"decision":' + jsonValue(decided) + ',"rule":null,"reason":null')
-  let m = decisionMemberCache.get(d)
-  if (m === undefined) {
-    m = ',"decision":' + jsonValue(d.decision) + ',"rule":' + jsonValue(d.rule ?? null) +
-      ',"reason":' + jsonValue(d.reasons.length > 0 ? d.reasons.join('; ') : null)
-    if (Object.isFrozen(d) && Object.isFrozen(d.reasons)) decisionMemberCache.set(d, m)
-  }
-  return m
-}
+const decisionMembers = (d: Decision): string => ',"decision":' + jsonValue(d.decision) + ',"rule":' + jsonValue(d.rule ?? null) +
+  ',"reason":' + jsonValue(d.reasons.length > 0 ? d.reasons.join('; ') : null)
 
 export const decisionLog = fp(async function decisionLog (fastify: FastifyInstance, opts: DecisionLogOptions) {
   fastify.addHook('onResponse', (req, reply, done) => {
