@@ -22,6 +22,16 @@ const UNAVAILABLE: SessionLookup = Object.freeze({ status: 'unavailable' })
 /** How long a cached session is trusted without asking the store (pub/sub invalidates earlier). */
 const CACHE_TTL_MS = 60_000
 
+/**
+ * After this replica has started a refresh for a cached session, how long the same cache entry
+ * waits before it starts another (at most `session.refresh_interval`). A refresh that succeeds
+ * replaces the entry (session-updated event), so this only spaces out the ones that leave it as
+ * it was: no refresh token to check with, another replica holding the refresh lease, the IdP
+ * unreachable. Without it each of those started again on the next request, which kept a lease,
+ * a read and a release going to the store for as long as requests came (issue 6).
+ */
+const REFRESH_RETRY_MS = 30_000
+
 /** A cache entry as a memo holds it (opaque outside this file). */
 export type SessionHit = CachedSession
 
@@ -45,6 +55,8 @@ class CachedSession {
   readonly refreshedAt: number
   /** Set once the cache no longer holds this entry (evicted, revoked, replaced, cleared): a memo of it is then void. */
   dropped = false
+  /** When this replica last started a refresh for this entry (0: never). */
+  refreshStartedAt = 0
 
   constructor (readonly record: SessionRecord, readonly fetchedAt: number, public lastSeen: number) {
     this.identity = toIdentity(record)
@@ -89,7 +101,7 @@ export class Sessions {
   setPolicy (policy: SessionPolicy): void { this.policy = policy }
 
   private onStale: ((record: SessionRecord) => void) | null = null
-  /** Called (at most once per request) for a session due for re-verification at the IdP. */
+  /** Called for a session due for re-verification at the IdP: on a request, at most once per REFRESH_RETRY_MS (or refresh interval) per cache entry. */
   whenStale (fn: (record: SessionRecord) => void): void { this.onStale = fn }
 
   static newId (): string { return randomBytes(32).toString('base64url') }
@@ -203,7 +215,11 @@ export class Sessions {
       if (this.store.healthy) this.store.touchSession(id, now, policy.idleMs).catch(() => {})
     }
     const refreshMs = policy.refreshMs ?? 0
-    if (refreshMs > 0 && this.onStale !== null && now - c.refreshedAt >= refreshMs && this.store.healthy) this.onStale(c.record)
+    if (refreshMs > 0 && this.onStale !== null && now - c.refreshedAt >= refreshMs && this.store.healthy &&
+      now - c.refreshStartedAt >= Math.min(refreshMs, REFRESH_RETRY_MS)) {
+      c.refreshStartedAt = now
+      this.onStale(c.record)
+    }
     return c
   }
 
