@@ -176,7 +176,17 @@ async function restartableScript (script: string, env: Record<string, string>): 
  * the same build on this VM, so one pair's runs are not independent samples.
  */
 interface SideBySideRound { rps: number; base_rps: number; ratio: number; cpu_us: number | null; base_cpu_us: number | null; p99_ms: number; base_p99_ms: number }
-interface SideBySide { key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null }
+interface SideBySide {
+  key: string; base: string; target: string; rounds: SideBySideRound[]; ratio: number; cpu_ratio: number | null
+  /**
+   * Redis over the same runs, from the end of each warm-up to the end of the run (its latency
+   * run included): MONITOR, sorted as in the interleaved rounds. These runs go on for minutes
+   * after the interleaved ones, past timers the rounds never reach: the session's re-check at
+   * the IdP (`session.refresh_interval`, 5 min) once started a lease, a read and a release on
+   * every request here while the rounds counted 3 commands in all (NOTES, thirteenth round).
+   */
+  requests: number; redis_request_path_commands: number; redis_request_path_per_request: number; redis_by_purpose: Record<string, number>
+}
 /**
  * Latency side by side: the session target and bare offered the same fixed rate at the same
  * time (same CPU, same requests, sent at even intervals: load.mjs's open loop; autocannon's
@@ -195,7 +205,7 @@ interface SideBySide { key: string; base: string; target: string; rounds: SideBy
  * at 500 req/s it grew back only to ~6 MB within the runs, with minor GCs 3-4 times as often and
  * a major GC with a 32 ms step, and the runs gave +0.33 to +16.15 ms (NOTES, seventh round).
  */
-type LatencyRun = { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number; paired_p50_ms: number }
+type LatencyRun = { p50_ms: number; base_p50_ms: number; p99_ms: number; base_p99_ms: number; p99_over_ms: number; requests: number; base_requests: number; paired_p50_ms: number; /** every request the target was sent, the unrecorded first second included */ sent: number }
 /**
  * `noise`: the same runs with a second bare proxy in Moatless's place (A/A): how far apart two
  * identical proxies come out, the method's own error. The target counts as inconclusive, not as
@@ -225,7 +235,7 @@ async function latencySideBySide (t: Target, b: Target, r: number): Promise<Late
   const bad = notOk(x, y)
   const over = round(x.p99 - y.p99, 2)
   console.log(`  latency side by side ${r + 1} at ${FIXED_RATE / 2} req/s each: ${t.name} p50 ${x.p50} ms, p99 ${x.p99} ms | ${b.name} p50 ${y.p50} ms, p99 ${y.p99} ms -> p99 ${over >= 0 ? '+' : ''}${over} ms; per request ${ms(perRequest)} (median of ${paired.requests} paired)${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
-  return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total, paired_p50_ms: perRequest }
+  return { p50_ms: x.p50, base_p50_ms: y.p50, p99_ms: x.p99, base_p99_ms: y.p99, p99_over_ms: over, requests: x.total, base_requests: y.total, paired_p50_ms: perRequest, sent: x.sent }
 }
 
 interface TargetSummary {
@@ -547,11 +557,14 @@ ${o.device === true
     // Side by side (see SideBySide): each Moatless target with its bare baseline, ROUNDS times.
     // Each session run is followed at once by a latency run on the same pair (see LatencySideBySide).
     const latencyRuns: LatencySideBySide['runs'] = []
+    const sideWatch = await RedisWatch.start(redis.url, rc)
     for (const [key, baseKey] of [['session', 'bare'], ['session-logged', 'bare'], ['bearer', 'bare'], ['device', 'bare-tls']] as const) {
       const t = targets.find((x) => x.key === key)
       const b = targets.find((x) => x.key === baseKey)
       if (t === undefined || b === undefined) continue
       const rounds: SideBySideRound[] = []
+      const redisSeen: string[][] = []
+      let sent = 0
       for (let r = 0; r < SIDE_RUNS; r++) {
         // Every run with both proxies started afresh and warmed up together: a process's JIT and
         // heap layout are its own, and runs in one pair of processes agree with each other more
@@ -563,6 +576,7 @@ ${o.device === true
         // it did not make it like the others (session at info: 73.2 % against 77.6-86.7 %).
         await Promise.all([t.proc?.restart(), b.proc?.restart()])
         await sideBySideLoad(t, b, SIDE_WARMUP_SECONDS)
+        await sideWatch.cut()
         const cpu0 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
         const [x, y] = await sideBySideLoad(t, b, SECONDS)
         const cpu1 = [cpuMs(t.proc?.pid), cpuMs(b.proc?.pid)]
@@ -571,12 +585,26 @@ ${o.device === true
         rounds.push(row)
         const bad = notOk(x, y)
         console.log(`  side by side ${r + 1}: ${t.name} ${row.rps} req/s (CPU ${row.cpu_us} µs/request) | ${b.name} ${row.base_rps} req/s (CPU ${row.base_cpu_us} µs/request) -> ${(row.ratio * 100).toFixed(1)} %${bad > 0 ? `, ${bad} not 2xx/errors` : ''}`)
-        if (key === 'session' && FIXED_RATE > 0) latencyRuns.push(await latencySideBySide(t, b, r))
+        sent += x.sent
+        if (key === 'session' && FIXED_RATE > 0) {
+          const l = await latencySideBySide(t, b, r)
+          latencyRuns.push(l)
+          sent += l.sent
+        }
+        redisSeen.push(...await sideWatch.cut())
+      }
+      const byPurpose: Record<string, number> = {}
+      let requestPath = 0
+      for (const args of redisSeen) {
+        const p = commandPurpose(args)
+        byPurpose[p.purpose] = (byPurpose[p.purpose] ?? 0) + 1
+        if (!p.timer) requestPath++
       }
       const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
-      sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3) })
+      sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3), requests: sent, redis_request_path_commands: requestPath, redis_request_path_per_request: sent > 0 ? round(requestPath / sent, 6) : 0, redis_by_purpose: byPurpose })
     }
 
+    sideWatch.close()
     if (latencyRuns.length > 0) {
       // The method's noise (see LatencySideBySide): a second bare proxy in the session target's
       // place, the same protocol (both afresh, warmed up, a saturated run, then the latency run).
@@ -730,7 +758,13 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
   const moat = summary.filter((x) => x.redis_request_path_per_request !== null)
   rows.push(moat.length === 0
     ? { target: 'Redis commands per request (steady state)', measured: 'not measured', goal: `< ${GOAL.redisPerRequest} on the request path`, met: null }
-    : { target: 'Redis commands per request (steady state)', measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; '), goal: `< ${GOAL.redisPerRequest} on the request path`, met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) })
+    : {
+        target: 'Redis commands per request (steady state)',
+        measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; ') +
+          (sideBySide.length === 0 ? '' : `; side by side, after each warm-up: ${sideBySide.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request}`).join(', ')}`),
+        goal: `< ${GOAL.redisPerRequest} on the request path (interleaved rounds and side by side)`,
+        met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) && sideBySide.every((x) => x.redis_request_path_per_request < GOAL.redisPerRequest)
+      })
   // The two targets (the whole decision, as the request path makes it), each with its breakdowns.
   const labels: Record<string, string> = {
     apps: 'decision flat, 10 -> 10,000 apps',
@@ -821,7 +855,8 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
     if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
     out.push(`Redis, steady state (after warm-up). "Redis cmds / request" above: INFO commandstats delta over the target's runs / its requests (every command any client sent, timers included). While only non-Moatless targets ran: ${idleRate ?? '-'} commands/s in the background. MONITOR over the same runs, by what each command was for (timers: rule-set polling every 5 s per replica, decision-sample flush at most 1/s):`, '',
       '| target | requests | commands by purpose (MONITOR) | timer commands/s | request-path commands / request |', '|---|---:|---|---:|---:|',
-      ...summary.filter((r) => r.redis_request_path_per_request !== null).map((r) => `| ${r.target} | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | ${r.redis_timer_commands_per_second} | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`), '',
+      ...summary.filter((r) => r.redis_request_path_per_request !== null).map((r) => `| ${r.target} | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | ${r.redis_timer_commands_per_second} | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`),
+      ...sideBySide.map((r) => `| ${r.target}, side by side (each run after its warm-up${r.key === 'session' ? ', latency runs included' : ''}) | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | - | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`), '',
       'Purposes: get rule set = rule-set polling; xadd = decision-sample flush; get session / get device = a cached entry fetched again (the caches trust an entry for 60 s); set session (after a get) = the session activity touch (idle timeout), about once a minute per session. Whether a run sees these depends on whether it spans such a moment.', '')
   }
   if (decision !== null) {
