@@ -55,8 +55,8 @@ class CachedSession {
   readonly refreshedAt: number
   /** Set once the cache no longer holds this entry (evicted, revoked, replaced, cleared): a memo of it is then void. */
   dropped = false
-  /** When this replica last started a refresh for this entry (0: never). */
-  refreshStartedAt = 0
+  /** When this replica last started a refresh for this entry (-Infinity: never; a double from the start, like the other times, so the first assignment keeps the object's shape). */
+  refreshStartedAt = -Infinity
 
   constructor (readonly record: SessionRecord, readonly fetchedAt: number, public lastSeen: number) {
     this.identity = toIdentity(record)

@@ -109,7 +109,7 @@ export const Config = z.strictObject({
     secret: z.string().min(32, 'session.secret must be at least 32 characters').describe('seals cookies and encrypts tokens at rest'),
     lifetime: duration.default(12 * 3_600_000).describe('a session ends this long after sign-in'),
     idle_timeout: duration.default(2 * 3_600_000).describe('a session ends after this long without requests'),
-    refresh_interval: duration.default(5 * 60_000).describe('re-check the user at the IdP with the refresh token'),
+    refresh_interval: duration.default(5 * 60_000).describe('re-check the user at the IdP with the refresh token (most IdPs issue one only for the `offline_access` scope); one that cannot run is tried again after at most 30 s'),
     cache_size: z.number().int().min(100).default(100_000).describe('sessions kept in each replica\'s memory, and as many unsealed session cookies; when full, the session fetched and the cookie unsealed longest ago go first')
   }).describe('server-side sessions'),
   store: z.strictObject({
