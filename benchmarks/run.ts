@@ -218,6 +218,19 @@ function sideBySideLoad (t: Target, b: Target, duration: number): Promise<[LoadR
   return Promise.all([loadAsync({ ...t.load, duration, connections: CONNECTIONS }), loadAsync({ ...b.load, headers: t.load.headers, duration, connections: CONNECTIONS })])
 }
 
+/** MONITORed commands sorted by what each was for (commandPurpose): timers apart from the request path. */
+function byPurposeOf (commands: string[][]): { byPurpose: Record<string, number>; requestPath: number; timers: number } {
+  const byPurpose: Record<string, number> = {}
+  let requestPath = 0
+  let timers = 0
+  for (const args of commands) {
+    const p = commandPurpose(args)
+    byPurpose[p.purpose] = (byPurpose[p.purpose] ?? 0) + 1
+    if (p.timer) timers++; else requestPath++
+  }
+  return { byPurpose, requestPath, timers }
+}
+
 /** One latency side-by-side run (see LatencySideBySide) of target `t` against its bare `b`. */
 async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencyRun> {
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
@@ -516,16 +529,7 @@ ${o.device === true
       const byCommand: Record<string, number> = {}
       for (const x of rs) for (const [k, v] of x.commands) byCommand[k] = (byCommand[k] ?? 0) + v
       const commands = Object.values(byCommand).reduce((n, v) => n + v, 0)
-      const byPurpose: Record<string, number> = {}
-      let requestPath = 0
-      let timers = 0
-      for (const x of rs) {
-        for (const args of x.monitored) {
-          const p = commandPurpose(args)
-          byPurpose[p.purpose] = (byPurpose[p.purpose] ?? 0) + 1
-          if (p.timer) timers++; else requestPath++
-        }
-      }
+      const { byPurpose, requestPath, timers } = byPurposeOf(rs.flatMap((x) => x.monitored))
       const seconds = rs.reduce((n, x) => n + x.run.duration_s, 0)
       return {
         key: t.key,
@@ -593,13 +597,7 @@ ${o.device === true
         }
         redisSeen.push(...await sideWatch.cut())
       }
-      const byPurpose: Record<string, number> = {}
-      let requestPath = 0
-      for (const args of redisSeen) {
-        const p = commandPurpose(args)
-        byPurpose[p.purpose] = (byPurpose[p.purpose] ?? 0) + 1
-        if (!p.timer) requestPath++
-      }
+      const { byPurpose, requestPath } = byPurposeOf(redisSeen)
       const cpuRatios = rounds.filter((r) => r.cpu_us !== null && r.base_cpu_us !== null).map((r) => (r.base_cpu_us as number) / (r.cpu_us as number))
       sideBySide.push({ key, base: baseKey, target: t.name, rounds, ratio: round(median(rounds.map((r) => r.ratio)), 3), cpu_ratio: cpuRatios.length === 0 ? null : round(median(cpuRatios), 3), requests: sent, redis_request_path_commands: requestPath, redis_request_path_per_request: sent > 0 ? round(requestPath / sent, 6) : null, redis_by_purpose: byPurpose })
     }
