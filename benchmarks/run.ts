@@ -33,7 +33,7 @@
  *            request (every client, timers included); MONITOR over the same runs sorts each command by its key into timers
  *            (rule polling, decision-sample flush) and the request path (sessions, devices...):
  *            the target is about the request path.
- *  decision  benchmarks/decision.ts on the proxy CPU, BENCH_DECISION_RUNS times (default 3), each
+ *  decision  benchmarks/decision.ts on the proxy CPU, BENCH_DECISION_RUNS times (default 5), each
  *            run in a process of its own, so in a heap laid out anew: flat or not from 10 to
  *            10,000 apps and from 100 to 100,000 live sessions, from the median of the runs
  *            (combineRuns; see that file for the method).
@@ -71,7 +71,7 @@
  *   BENCH_RSS_SESSIONS=10000,20000,50000,100000
  *   BENCH_RSS_CACHE=20000  (session.cache_size of the rss proxy; at least 100)
  *   DECISION_REPS=80  DECISION_TARGET_MS=6  DECISION_BUDGET_S=10  (see benchmarks/decision.ts)
- *   BENCH_DECISION_RUNS=3  (decision micro-benchmark runs, each in a fresh process; ~30 s each)
+ *   BENCH_DECISION_RUNS=5  (decision micro-benchmark runs, each in a fresh process; ~30 s each)
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -113,7 +113,7 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 const nodeArgs = (v: string | undefined): string[] => (v ?? '').split(' ').filter((a) => a !== '')
 const PROXY_NODE_ARGS = nodeArgs(process.env.BENCH_PROXY_NODE_ARGS)
 const SIGNIN_NODE_ARGS = nodeArgs(process.env.BENCH_SIGNIN_NODE_ARGS)
-const DECISION_RUNS = Math.max(1, Number(process.env.BENCH_DECISION_RUNS ?? 3))
+const DECISION_RUNS = Math.max(1, Number(process.env.BENCH_DECISION_RUNS ?? 5))
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 100)
 const SIGNIN_WARMUP = Number(process.env.BENCH_SIGNIN_WARMUP ?? 10)
 const RSS_STAGES = list(process.env.BENCH_RSS_SESSIONS, ['10000', '20000', '50000', '100000']).map(Number)
