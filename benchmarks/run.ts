@@ -231,6 +231,16 @@ function byPurposeOf (commands: string[][]): { byPurpose: Record<string, number>
   return { byPurpose, requestPath, timers }
 }
 
+/** Commands by purpose as one line of text ("get session 2, set session 1"), or "none". */
+function purposesText (byPurpose: Record<string, number>): string {
+  return Object.entries(byPurpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
+}
+
+/** "3/84375 = 0.000036": request-path commands over requests, for the Targets block. */
+function requestPathText (x: { redis_request_path_commands: number; requests: number; redis_request_path_per_request: number | null }): string {
+  return `${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request ?? 'not measured'}`
+}
+
 /** One latency side-by-side run (see LatencySideBySide) of target `t` against its bare `b`. */
 async function latencySideBySide (t: Target, b: Target, r: number): Promise<LatencyRun> {
   // Half the rate each: together the machine carries the load of the interleaved fixed-rate runs.
@@ -758,8 +768,8 @@ function targetLines (summary: TargetSummary[], sideBySide: SideBySide[], latenc
     ? { target: 'Redis commands per request (steady state)', measured: 'not measured', goal: `< ${GOAL.redisPerRequest} on the request path`, met: null }
     : {
         target: 'Redis commands per request (steady state)',
-        measured: moat.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; ') +
-          (sideBySide.length === 0 ? '' : `; side by side, after each warm-up: ${sideBySide.map((x) => `${x.key} ${x.redis_request_path_commands}/${x.requests} = ${x.redis_request_path_per_request ?? 'not measured'}`).join(', ')}`),
+        measured: moat.map((x) => `${x.key} ${requestPathText(x)} (all commands incl. timers: ${x.redis_commands_per_request})`).join('; ') +
+          (sideBySide.length === 0 ? '' : `; side by side, after each warm-up: ${sideBySide.map((x) => `${x.key} ${requestPathText(x)}`).join(', ')}`),
         goal: `< ${GOAL.redisPerRequest} on the request path (interleaved rounds and side by side)`,
         // No side-by-side request counted (BENCH_SIDE_RUNS=0, runs that failed): not measured there, not met.
         met: moat.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest) && sideBySide.every((x) => (x.redis_request_path_per_request ?? 1) < GOAL.redisPerRequest)
@@ -854,8 +864,8 @@ function report (result: Record<string, unknown>, machine: { cpu: string; cores:
     if (bad.length > 0) out.push(`Not 2xx / errors: ${bad.map((r) => `${r.target} ${r.not_2xx}`).join(', ')}`, '')
     out.push(`Redis, steady state (after warm-up). "Redis cmds / request" above: INFO commandstats delta over the target's runs / its requests (every command any client sent, timers included). While only non-Moatless targets ran: ${idleRate ?? '-'} commands/s in the background. MONITOR over the same runs, by what each command was for (timers: rule-set polling every 5 s per replica, decision-sample flush at most 1/s):`, '',
       '| target | requests | commands by purpose (MONITOR) | timer commands/s | request-path commands / request |', '|---|---:|---|---:|---:|',
-      ...summary.filter((r) => r.redis_request_path_per_request !== null).map((r) => `| ${r.target} | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | ${r.redis_timer_commands_per_second} | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`),
-      ...sideBySide.map((r) => `| ${r.target}, side by side (each run after its warm-up${r.key === 'session' && FIXED_RATE > 0 ? ', latency runs included' : ''}) | ${r.requests} | ${Object.entries(r.redis_by_purpose).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'} | - | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request ?? '-'} |`), '',
+      ...summary.filter((r) => r.redis_request_path_per_request !== null).map((r) => `| ${r.target} | ${r.requests} | ${purposesText(r.redis_by_purpose)} | ${r.redis_timer_commands_per_second} | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request} |`),
+      ...sideBySide.map((r) => `| ${r.target}, side by side (each run after its warm-up${r.key === 'session' && FIXED_RATE > 0 ? ', latency runs included' : ''}) | ${r.requests} | ${purposesText(r.redis_by_purpose)} | - | ${r.redis_request_path_commands} / ${r.requests} = ${r.redis_request_path_per_request ?? '-'} |`), '',
       'Purposes: get rule set = rule-set polling; xadd = decision-sample flush; get session / get device = a cached entry fetched again (the caches trust an entry for 60 s); set session (after a get) = the session activity touch (idle timeout), about once a minute per session. Whether a run sees these depends on whether it spans such a moment.', '')
   }
   if (decision !== null) {
